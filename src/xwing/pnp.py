@@ -1,0 +1,220 @@
+"""Robust, confidence-aware PnP: 2D keypoints + 3D model points -> ``T_cam_obj``.
+
+Pipeline: undistort the keypoints (lens distortion is honoured), drop points with
+low confidence or non-finite coordinates, then
+
+1. one SQPnP solve on every usable point; if all reproject within the threshold
+   this is the consensus (the common, fast case);
+2. otherwise RANSAC over minimal 4-point samples (drawn with probability
+   proportional to confidence, seeded, so results are reproducible), each solved
+   with SQPnP and scored by its inlier count and their weighted error;
+3. float64 Levenberg-Marquardt on the inliers with the confidences as weights,
+   after which inliers are re-classified and LM repeats once.
+
+Fewer than 4 usable points, or no consensus of 4, gives ``PnPResult.ok == False``
+with a reason: never an exception for bad data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .pose import make_T, rotvec_to_R, se3_exp, skew, transform_points
+
+
+@dataclass
+class PnPResult:
+    """Attributes:
+        ok: a pose was found.
+        T_cam_obj: (4, 4) pose (identity when not ok).
+        inliers: (N,) bool over the input points.
+        reproj_err_px: RMS reprojection error over inliers (inf when not ok).
+        reason: why not ok ("" when ok).
+    """
+
+    ok: bool
+    T_cam_obj: np.ndarray = field(default_factory=lambda: np.eye(4))
+    inliers: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    reproj_err_px: float = float("inf")
+    reason: str = ""
+
+    @property
+    def n_inliers(self) -> int:
+        return int(self.inliers.sum())
+
+
+def _project(X_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Camera-frame points (N, 3) -> pixels (N, 2), pinhole without distortion."""
+    return X_cam[:, :2] / X_cam[:, 2:3] @ K[:2, :2].T + K[:2, 2]
+
+
+def reprojection_errors(T_cam_obj: np.ndarray, pts_3d: np.ndarray, pts_2d: np.ndarray,
+                        K: np.ndarray) -> np.ndarray:
+    """Per-point pixel distance (N,) between projected ``pts_3d`` and ``pts_2d``
+    (undistorted pixels); points behind the camera get inf."""
+    X = transform_points(T_cam_obj, pts_3d)
+    err = np.full(len(X), np.inf)
+    front = X[:, 2] > 1e-9
+    err[front] = np.linalg.norm(_project(X[front], K) - pts_2d[front], axis=1)
+    return err
+
+
+def refine_lm(T_cam_obj: np.ndarray, pts_3d: np.ndarray, pts_2d: np.ndarray, K: np.ndarray,
+              weights: np.ndarray | None = None, iterations: int = 20) -> np.ndarray:
+    """Weighted Levenberg-Marquardt on SE(3) (left perturbation), float64.
+
+    Minimises ``sum_i w_i |proj(T X_i) - x_i|^2`` from ``T_cam_obj`` (4, 4);
+    ``pts_3d`` (N, 3), ``pts_2d`` (N, 2) undistorted pixels, ``weights`` (N,).
+    """
+    w = np.ones(len(pts_3d)) if weights is None else np.asarray(weights, dtype=np.float64)
+    sw = np.sqrt(w)[:, None]
+    T = T_cam_obj.copy()
+    fx, fy = K[0, 0], K[1, 1]
+
+    def cost_of(T_):
+        X_ = transform_points(T_, pts_3d)
+        if np.any(X_[:, 2] <= 1e-9):
+            return np.inf, None, X_
+        r_ = (sw * (_project(X_, K) - pts_2d)).reshape(-1)
+        return float(r_ @ r_), r_, X_
+
+    cost, r, X = cost_of(T)
+    if r is None:
+        return T
+    lam = 1e-3
+    for _ in range(iterations):
+        x, y, z = X[:, 0], X[:, 1], X[:, 2]
+        J = np.zeros((len(X), 2, 6))
+        # d(pixel)/d(camera point) (N, 2, 3) times d(point)/d(xi) = [I | -[X]x]
+        du = np.stack([fx / z, K[0, 1] / z, -(fx * x + K[0, 1] * y) / z**2], axis=1)
+        dv = np.stack([np.zeros_like(z), fy / z, -fy * y / z**2], axis=1)
+        dP = np.concatenate([np.broadcast_to(np.eye(3), (len(X), 3, 3)),
+                             -np.stack([skew(p) for p in X])], axis=2)  # (N, 3, 6)
+        J[:, 0] = np.einsum("nk,nkj->nj", du, dP)
+        J[:, 1] = np.einsum("nk,nkj->nj", dv, dP)
+        J = (J * sw[:, :, None]).reshape(-1, 6)  # (2N, 6)
+        H, g = J.T @ J, J.T @ r
+        improved = False
+        for _ in range(10):
+            step = -np.linalg.solve(H + lam * np.diag(np.diag(H) + 1e-12), g)
+            T_new = se3_exp(step) @ T
+            new_cost, r_new, X_new = cost_of(T_new)
+            if new_cost < cost:
+                T, cost, r, X = T_new, new_cost, r_new, X_new
+                lam = max(lam / 10, 1e-9)
+                improved = True
+                break
+            lam *= 10
+        if not improved or np.linalg.norm(step) < 1e-12:
+            break
+    return T
+
+
+def _sqpnp(pts_3d: np.ndarray, pts_2d: np.ndarray, K: np.ndarray) -> np.ndarray | None:
+    import cv2
+
+    try:
+        ok, rvec, tvec = cv2.solvePnP(pts_3d.reshape(-1, 1, 3), pts_2d.reshape(-1, 1, 2), K, None,
+                                      flags=cv2.SOLVEPNP_SQPNP)
+    except cv2.error:
+        ok = False
+    if not ok or not np.all(np.isfinite(tvec)):
+        try:
+            ok, rvec, tvec = cv2.solvePnP(pts_3d.reshape(-1, 1, 3), pts_2d.reshape(-1, 1, 2), K, None,
+                                          flags=cv2.SOLVEPNP_EPNP)
+        except cv2.error:
+            return None
+        if not ok:
+            return None
+    T = make_T(rotvec_to_R(rvec.reshape(3)), tvec.reshape(3))
+    return T if np.all(np.isfinite(T)) else None
+
+
+def solve_pnp(pts_2d: np.ndarray, pts_3d: np.ndarray, K: np.ndarray, dist: np.ndarray | None = None,
+              conf: np.ndarray | None = None, min_conf: float = 0.1, threshold_px: float = 5.0,
+              max_iterations: int = 100, seed: int = 0) -> PnPResult:
+    """Robust PnP.
+
+    Args:
+        pts_2d: (N, 2) observed pixels (distorted, if ``dist`` is given).
+        pts_3d: (N, 3) model points in the object frame.
+        K: (3, 3) intrinsics.
+        dist: OpenCV distortion coefficients, or None.
+        conf: (N,) confidences in [0, 1] (None: all 1). Points below ``min_conf``
+            are not used; the others weigh by confidence.
+        threshold_px: inlier threshold on reprojection error.
+        max_iterations: RANSAC hypotheses at most.
+        seed: RANSAC's random seed.
+
+    Returns:
+        :class:`PnPResult`; ``inliers`` is over all N input points.
+    """
+    pts_2d = np.asarray(pts_2d, dtype=np.float64).reshape(-1, 2)
+    pts_3d = np.asarray(pts_3d, dtype=np.float64).reshape(-1, 3)
+    K = np.asarray(K, dtype=np.float64)
+    n = len(pts_2d)
+    if len(pts_3d) != n:
+        raise ValueError(f"{n} 2D points but {len(pts_3d)} 3D points")
+    conf = np.ones(n) if conf is None else np.asarray(conf, dtype=np.float64).reshape(n)
+    usable = np.isfinite(pts_2d).all(axis=1) & np.isfinite(conf) & (conf >= min_conf)
+    if usable.sum() < 4:
+        return PnPResult(False, inliers=np.zeros(n, bool), reason=f"only {int(usable.sum())} usable keypoints (need 4)")
+    if dist is not None and np.size(dist) and np.any(np.asarray(dist) != 0):
+        from .camera import Camera
+
+        und = np.full_like(pts_2d, np.nan)
+        und[usable] = Camera(K, 1, 1, dist).undistort_points(pts_2d[usable])
+        pts_2d = und
+    idx = np.flatnonzero(usable)
+    x2, X3, w = pts_2d[idx], pts_3d[idx], conf[idx]
+
+    def score(T):
+        e = reprojection_errors(T, X3, x2, K)
+        inl = e < threshold_px
+        return inl, int(inl.sum()), float(np.sum(w[inl] * e[inl] ** 2))
+
+    best_T, best_inl, best_key = None, None, (-1, 0.0)
+    T = _sqpnp(X3, x2, K)
+    if T is not None:
+        T = refine_lm(T, X3, x2, K, w)
+        inl, count, sse = score(T)
+        best_T, best_inl, best_key = T, inl, (count, -sse)
+    if best_inl is None or best_key[0] < len(idx):
+        rng = np.random.default_rng(seed)
+        p = w / w.sum()
+        n_use = len(idx)
+        it, needed = 0, max_iterations
+        while it < min(needed, max_iterations):
+            it += 1
+            sample = rng.choice(n_use, size=4, replace=False, p=p if np.count_nonzero(p) >= 4 else None)
+            T = _sqpnp(X3[sample], x2[sample], K)
+            if T is None:
+                continue
+            inl, count, sse = score(T)
+            if count < 4:
+                continue
+            T = refine_lm(T, X3[inl], x2[inl], K, w[inl], iterations=5)
+            inl, count, sse = score(T)
+            if (count, -sse) > best_key:
+                best_T, best_inl, best_key = T, inl, (count, -sse)
+                ratio = count / n_use
+                if ratio >= 1.0:
+                    break
+                # Standard RANSAC stopping rule for 99.9 % confidence.
+                needed = int(np.ceil(np.log(1e-3) / np.log(max(1e-12, 1 - ratio**4))))
+    if best_T is None or best_key[0] < 4:
+        return PnPResult(False, inliers=np.zeros(n, bool), reason="no consensus of 4 keypoints")
+    T, inl = best_T, best_inl
+    for _ in range(2):  # refine on inliers, re-classify, refine again
+        T = refine_lm(T, X3[inl], x2[inl], K, w[inl])
+        new_inl, count, _ = score(T)
+        if count < 4 or np.array_equal(new_inl, inl):
+            break
+        inl = new_inl
+    e = reprojection_errors(T, X3, x2, K)
+    inliers = np.zeros(n, bool)
+    inliers[idx[inl]] = True
+    rms = float(np.sqrt(np.mean(e[inl] ** 2))) if inl.any() else float("inf")
+    return PnPResult(True, T, inliers, rms)
