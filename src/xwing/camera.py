@@ -180,8 +180,9 @@ class Camera:
             return uv.copy()
         import cv2
 
-        out = cv2.undistortPointsIter(uv.reshape(-1, 1, 2), self.K, self.dist, None, self.K,
-                                      (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-10))
+        # The criteria form iterates to convergence (the default stops after 5 steps).
+        out = cv2.undistortPoints(uv.reshape(-1, 1, 2), self.K, self.dist, None, self.K,
+                                  criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-10))
         return out.reshape(-1, 2)
 
     def distort_points(self, uv: np.ndarray) -> np.ndarray:

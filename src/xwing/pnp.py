@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .pose import make_T, rotvec_to_R, se3_exp, skew, transform_points
+from .pose import make_T, rotvec_to_R, se3_exp, transform_points
 
 
 @dataclass
@@ -90,13 +90,19 @@ def refine_lm(T_cam_obj: np.ndarray, pts_3d: np.ndarray, pts_2d: np.ndarray, K: 
         # d(pixel)/d(camera point) (N, 2, 3) times d(point)/d(xi) = [I | -[X]x]
         du = np.stack([fx / z, K[0, 1] / z, -(fx * x + K[0, 1] * y) / z**2], axis=1)
         dv = np.stack([np.zeros_like(z), fy / z, -fy * y / z**2], axis=1)
-        dP = np.concatenate([np.broadcast_to(np.eye(3), (len(X), 3, 3)),
-                             -np.stack([skew(p) for p in X])], axis=2)  # (N, 3, 6)
+        dP = np.zeros((len(X), 3, 6))  # d(point)/d(xi) = [I | -[X]x]
+        dP[:, 0, 0] = dP[:, 1, 1] = dP[:, 2, 2] = 1.0
+        dP[:, 0, 4], dP[:, 0, 5] = z, -y
+        dP[:, 1, 3], dP[:, 1, 5] = -z, x
+        dP[:, 2, 3], dP[:, 2, 4] = y, -x
         J[:, 0] = np.einsum("nk,nkj->nj", du, dP)
         J[:, 1] = np.einsum("nk,nkj->nj", dv, dP)
         J = (J * sw[:, :, None]).reshape(-1, 6)  # (2N, 6)
         H, g = J.T @ J, J.T @ r
-        improved = False
+        improved, old_cost = False, cost
+        gn_step = -np.linalg.solve(H + 1e-12 * np.eye(6), g)
+        if -(g @ gn_step) <= 1e-12 * cost + 1e-24:  # Gauss-Newton predicts no useful decrease: converged
+            break
         for _ in range(10):
             step = -np.linalg.solve(H + lam * np.diag(np.diag(H) + 1e-12), g)
             T_new = se3_exp(step) @ T
@@ -107,7 +113,8 @@ def refine_lm(T_cam_obj: np.ndarray, pts_3d: np.ndarray, pts_2d: np.ndarray, K: 
                 improved = True
                 break
             lam *= 10
-        if not improved or np.linalg.norm(step) < 1e-12:
+        # Converged: no progress, a negligible cost change, or a sub-nanometre step.
+        if not improved or old_cost - cost <= 1e-12 * old_cost or np.linalg.norm(step) < 1e-10:
             break
     return T
 
@@ -207,7 +214,8 @@ def solve_pnp(pts_2d: np.ndarray, pts_3d: np.ndarray, K: np.ndarray, dist: np.nd
     if best_T is None or best_key[0] < 4:
         return PnPResult(False, inliers=np.zeros(n, bool), reason="no consensus of 4 keypoints")
     T, inl = best_T, best_inl
-    for _ in range(2):  # refine on inliers, re-classify, refine again
+    for _ in range(2 if best_key[0] < len(idx) else 0):  # refine on inliers, re-classify, refine again
+        # (skipped on the all-inlier fast path, which is already refined)
         T = refine_lm(T, X3[inl], x2[inl], K, w[inl])
         new_inl, count, _ = score(T)
         if count < 4 or np.array_equal(new_inl, inl):

@@ -64,7 +64,9 @@ def R_to_rotvec(R: np.ndarray) -> np.ndarray:
         M = (R + np.eye(3)) / 2.0
         axis = M[int(np.argmax(np.diag(M)))]
         axis = axis / np.linalg.norm(axis)
-        return axis * theta
+        # The antisymmetric part, tiny but not zero below pi, fixes the axis's sign.
+        anti = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
+        return (-axis if axis @ anti < 0 else axis) * theta
     w = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
     return w * theta / (2.0 * np.sin(theta))
 

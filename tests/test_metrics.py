@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+
+from xwing import metrics
+from xwing.keypoints import SEED_BOX_CORNERS, T_ROLL180, model_diameter
+from xwing.pose import random_rotation, rotvec_to_R
+
+
+def test_identity_is_zero(rng):
+    R, t = random_rotation(rng), np.array([0.1, 0.0, 1.5])
+    assert metrics.add(R, t, R, t, SEED_BOX_CORNERS) == 0
+    assert metrics.adi(R, t, R, t, SEED_BOX_CORNERS) == 0
+    assert metrics.rotation_error_deg(R, R) == pytest.approx(0, abs=1e-6)
+    assert metrics.translation_error(t, t) == 0 and metrics.speed_score(R, t, R, t) == pytest.approx(0, abs=1e-7)
+    K = np.array([[250.0, 0, 127.5], [0, 250, 127.5], [0, 0, 1]])
+    assert metrics.proj_2d(R, t, R, t, SEED_BOX_CORNERS, K) == 0
+
+
+def test_known_values(rng):
+    R90 = rotvec_to_R([0, 0, np.pi / 2])
+    assert metrics.rotation_error_deg(R90, np.eye(3)) == pytest.approx(90)
+    t_gt, t_est = np.array([0, 0, 2.0]), np.array([0, 0.2, 2.0])
+    assert metrics.translation_error_rel(t_est, t_gt) == pytest.approx(0.1)
+    assert metrics.speed_score(R90, t_est, np.eye(3), t_gt) == pytest.approx(np.pi / 2 + 0.1)
+    # a pure translation moves every point by the same amount
+    assert metrics.add(np.eye(3), t_est, np.eye(3), t_gt, SEED_BOX_CORNERS) == pytest.approx(0.2)
+    for _ in range(20):
+        R1, R2 = random_rotation(rng), random_rotation(rng)
+        assert metrics.adi(R1, t_gt, R2, t_gt, SEED_BOX_CORNERS) <= metrics.add(R1, t_gt, R2, t_gt, SEED_BOX_CORNERS)
+
+
+def test_adi_forgives_the_roll_symmetry():
+    # the box is symmetric under the 180-degree roll up to its z offset (-0.032 / +0.034)
+    R = T_ROLL180[:3, :3]
+    t = np.array([0, 0, 1.0])
+    assert metrics.add(R, t, np.eye(3), t, SEED_BOX_CORNERS) > 0.1
+    assert metrics.adi(R, t, np.eye(3), t, SEED_BOX_CORNERS) < 0.005
+
+
+def test_keypoint_errors_and_pck():
+    gt = np.zeros((4, 2))
+    est = np.array([[0.5, 0], [0, 1.5], [3, 4], [np.nan, 0]])
+    e = metrics.keypoint_errors_px(est, gt)
+    np.testing.assert_allclose(e, [0.5, 1.5, 5.0, np.inf])
+    assert metrics.pck(est, gt, 1.0) == 0.25
+    assert metrics.pck(est, gt, 5.0) == 0.75
+    assert metrics.pck(est, gt, 2.0, mask=[True, True, False, False]) == 1.0
+
+
+def test_diameter():
+    d = model_diameter(SEED_BOX_CORNERS)
+    assert d == pytest.approx(np.linalg.norm([0.312, 0.345, 0.066]))
+    assert metrics.within_diameter(0.1 * d - 1e-6, d) and not metrics.within_diameter(0.1 * d, d)

@@ -1,0 +1,78 @@
+import numpy as np
+
+from xwing.camera import Camera, seed_camera
+from xwing.keypoints import SEED_BOX_CORNERS
+from xwing.metrics import rotation_error_deg
+from xwing.pnp import solve_pnp
+from xwing.pose import make_T, random_rotation
+from xwing.projection import project_points
+
+
+def random_pose(rng, cam, dmin=0.6, dmax=2.5):
+    """A pose whose origin projects inside the image, at distance dmin..dmax."""
+    d = rng.uniform(dmin, dmax)
+    uv = rng.uniform([0, 0], [cam.width - 1, cam.height - 1])
+    ray = np.linalg.solve(cam.K, [uv[0], uv[1], 1.0])
+    t = ray / np.linalg.norm(ray) * d
+    return make_T(random_rotation(rng), t)
+
+
+def test_exact_round_trip_1000_poses(rng):
+    cam = seed_camera()
+    for _ in range(1000):
+        T = random_pose(rng, cam)
+        uv = project_points(SEED_BOX_CORNERS, T, cam.K)
+        res = solve_pnp(uv, SEED_BOX_CORNERS, cam.K)
+        assert res.ok and res.inliers.all()
+        assert rotation_error_deg(res.T_cam_obj[:3, :3], T[:3, :3]) < 1e-4
+        assert np.linalg.norm(res.T_cam_obj[:3, 3] - T[:3, 3]) / np.linalg.norm(T[:3, 3]) < 1e-6
+        assert res.reproj_err_px < 1e-6
+
+
+def test_ransac_flags_outliers(rng):
+    cam = seed_camera()
+    flagged, rot_err = 0, []
+    n = 300
+    for k in range(n):
+        T = random_pose(rng, cam)
+        uv = project_points(SEED_BOX_CORNERS, T, cam.K) + rng.normal(0, 0.5, (8, 2))
+        bad = rng.choice(8, 2, replace=False)
+        angle = rng.uniform(0, 2 * np.pi, 2)
+        uv[bad] += rng.uniform(10, 50, (2, 1)) * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+        res = solve_pnp(uv, SEED_BOX_CORNERS, cam.K, seed=k)
+        assert res.ok
+        flagged += int(not res.inliers[bad].any())
+        rot_err.append(rotation_error_deg(res.T_cam_obj[:3, :3], T[:3, :3]))
+    assert flagged / n >= 0.95
+    assert np.median(rot_err) < 1.0
+
+
+def test_too_few_points_is_no_pose():
+    cam = seed_camera()
+    uv = project_points(SEED_BOX_CORNERS, make_T(np.eye(3), [0, 0, 1.0]), cam.K)
+    conf = np.array([1, 1, 1, 0, 0, 0, 0, 0.05])
+    res = solve_pnp(uv, SEED_BOX_CORNERS, cam.K, conf=conf)
+    assert not res.ok and "usable" in res.reason and res.inliers.shape == (8,) and not res.inliers.any()
+    uv[:5] = np.nan
+    assert not solve_pnp(uv, SEED_BOX_CORNERS, cam.K).ok
+
+
+def test_confidence_weights_prefer_confident_points(rng):
+    cam = seed_camera()
+    T = make_T(random_rotation(rng), [0.02, -0.03, 1.2])
+    uv = project_points(SEED_BOX_CORNERS, T, cam.K)
+    uv[3] += [3.0, -2.0]  # a small error, inside the inlier threshold
+    conf = np.ones(8)
+    conf[3] = 0.11
+    weighted = solve_pnp(uv, SEED_BOX_CORNERS, cam.K, conf=conf)
+    plain = solve_pnp(uv, SEED_BOX_CORNERS, cam.K)
+    err = lambda r: rotation_error_deg(r.T_cam_obj[:3, :3], T[:3, :3])
+    assert err(weighted) < err(plain)
+
+
+def test_lens_distortion_is_honoured(rng):
+    cam = Camera(np.array([[500, 0, 320], [0, 500, 240], [0, 0, 1.0]]), 640, 480, [-0.25, 0.08, 0.001, 0.0005, 0])
+    T = make_T(random_rotation(rng), [0.1, 0.05, 1.0])
+    uv = project_points(SEED_BOX_CORNERS, T, cam.K, cam.dist)
+    res = solve_pnp(uv, SEED_BOX_CORNERS, cam.K, dist=cam.dist)
+    assert res.ok and rotation_error_deg(res.T_cam_obj[:3, :3], T[:3, :3]) < 1e-4
