@@ -17,10 +17,13 @@ from .camera import (Camera, K_from_gl_projection, T_cam_obj_from_model_matrix, 
 from .dataset import SeedDataset, load_matrix, save_camera_info, save_matrix, write_sample
 from .errors import XwingError
 from .keypoints import MIRROR_PAIRS, SEED_BOX_CORNERS, SEED_LASERS, box_corners_of_points
+from .pnp import PnPResult, solve_pnp
 from .projection import project_points
+from .crop import CropMap, crop_around, letterbox
+from . import metrics
 
 __all__ = [
-    "Camera", "K_from_gl_projection", "MIRROR_PAIRS", "SEED_BOX_CORNERS", "SEED_LASERS", "SeedDataset",
+    "Camera", "CropMap", "PnPResult", "crop_around", "letterbox", "metrics", "solve_pnp", "K_from_gl_projection", "MIRROR_PAIRS", "SEED_BOX_CORNERS", "SEED_LASERS", "SeedDataset",
     "T_cam_obj_from_model_matrix", "XwingError", "box_corners_of_points", "gl_projection_from_K",
     "load_camera", "load_camera_info", "load_matrix", "model_matrix_from_T_cam_obj", "project_points",
     "save_camera_info", "save_matrix", "seed_camera", "write_sample",
