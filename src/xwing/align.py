@@ -138,33 +138,41 @@ def _image_alpha(I: np.ndarray, M: np.ndarray, window: int) -> tuple[np.ndarray,
 
 
 def _pixel_jacobian(M: np.ndarray, depth: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """d(coverage)/d(xi) (6, H, W) for a left perturbation of ``T_cam_obj``."""
+    """d(coverage)/d(xi) (6, H, W) for a left perturbation of ``T_cam_obj``.
+
+    Only pixels where the coverage changes (the anti-aliased silhouette edge) have
+    a non-zero derivative, so the work is done there alone.
+    """
     import cv2
 
     gy, gx = np.gradient(M)
-    # Boundary pixels just outside the silhouette have no depth: take the nearest
+    ys, xs = np.nonzero((gx != 0) | (gy != 0))
+    J = np.zeros((6,) + M.shape)
+    if len(ys) == 0:
+        return J
+    # Edge pixels just outside the silhouette have no depth: take the nearest
     # (minimum) depth around them.
-    d = depth.copy()
+    d = depth
     for _ in range(3):
         d = np.minimum(d, cv2.erode(d, np.ones((3, 3), np.uint8)))
-    H, W = M.shape
-    vs, us = np.mgrid[0:H, 0:W].astype(np.float64)
-    z = np.where(np.isfinite(d), d, np.nan).astype(np.float64)
-    # Pixels with no depth anywhere near have no gradient either: zero them.
-    z = np.where(np.abs(gx) + np.abs(gy) > 0, z, np.nan)
-    x = (us - K[0, 2]) / K[0, 0] * z
-    y = (vs - K[1, 2]) / K[1, 1] * z
+    z = d[ys, xs].astype(np.float64)
+    gxs, gys = gx[ys, xs], gy[ys, xs]
+    good = np.isfinite(z)
+    ys, xs, z, gxs, gys = ys[good], xs[good], z[good], gxs[good], gys[good]
+    x = (xs - K[0, 2]) / K[0, 0] * z
+    y = (ys - K[1, 2]) / K[1, 1] * z
     fx, fy = K[0, 0], K[1, 1]
-    du = [fx / z, 0.0 * z, -fx * x / z**2]  # d(u)/d(X, Y, Z)
-    dv = [0.0 * z, fy / z, -fy * y / z**2]
-    # d(X)/d(xi) = [I | -[X]x]: columns v1 v2 v3 w1 w2 w3
-    dX = [[1, 0, 0, 0, z, -y], [0, 1, 0, -z, 0, x], [0, 0, 1, y, -x, 0]]
-    J = np.zeros((6, H, W))
-    for k in range(6):
-        dudk = du[0] * dX[0][k] + du[1] * dX[1][k] + du[2] * dX[2][k]
-        dvdk = dv[0] * dX[0][k] + dv[1] * dX[1][k] + dv[2] * dX[2][k]
-        J[k] = -(gx * dudk + gy * dvdk)
-    return np.nan_to_num(J, nan=0.0, posinf=0.0, neginf=0.0)
+    # image motion d(u, v)/d(xi) of the surface point, times the coverage gradient
+    a, b = gxs * fx / z, gys * fy / z  # d(M)/d(X), d(M)/d(Y) (negated below)
+    c = -(gxs * fx * x + gys * fy * y) / z**2  # d(M)/d(Z)
+    # d(X, Y, Z)/d(xi) = [I | -[X]x]: columns v1 v2 v3 w1 w2 w3
+    J[0, ys, xs] = -a
+    J[1, ys, xs] = -b
+    J[2, ys, xs] = -c
+    J[3, ys, xs] = -(-b * z + c * y)
+    J[4, ys, xs] = -(a * z - c * x)
+    J[5, ys, xs] = -(-a * y + b * x)
+    return J
 
 
 def _corner_motion(T: np.ndarray, T_ref: np.ndarray, corners: np.ndarray, K: np.ndarray):
