@@ -65,7 +65,8 @@ class AlignConfig:
     supersample: int = 4
     sigmas_px: tuple[float, ...] = (3.0, 1.5, 0.7, 0.0)
     iterations: tuple[int, ...] = (4, 4, 3, 3)
-    window_px: int = 11
+    window_px: int = 7
+    margin_px: int = 0
     band_px: int = 6
     huber: float = 0.25
     prior_weight: float = 0.05
@@ -110,7 +111,7 @@ def _local_mean(img: np.ndarray, mask: np.ndarray, window: int) -> tuple[np.ndar
     return mean, support
 
 
-def _image_alpha(I: np.ndarray, M: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+def _image_alpha(I: np.ndarray, M: np.ndarray, window: int, margin: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Linear unmixing of the image into ship and background colours.
 
     Args:
@@ -118,8 +119,13 @@ def _image_alpha(I: np.ndarray, M: np.ndarray, window: int) -> tuple[np.ndarray,
     Returns:
         alpha (H, W) in [0, 1], confidence (H, W) in [0, 1].
     """
+    import cv2
+
     inside = (M > 0.99).astype(np.float32)
     outside = (M < 0.01).astype(np.float32)
+    if margin > 0:  # stay clear of the model's edge, which may still be off
+        kernel = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)
+        inside, outside = cv2.erode(inside, kernel), cv2.erode(outside, kernel)
     c, sc = _local_mean(I, inside, window)
     b, sb = _local_mean(I, outside, window)
     # Where a window holds no clearly-inside (thin parts) or outside pixels, fall
@@ -244,7 +250,7 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
 
     def evaluate(T, sigma):
         r = rasterize(vertices, faces, T, Kc, w, h, config.supersample, want_depth=True)
-        alpha, conf = _image_alpha(I, r.coverage, config.window_px)
+        alpha, conf = _image_alpha(I, r.coverage, config.window_px, config.margin_px)
         Ms, As = _blur(r.coverage, sigma), _blur(alpha, sigma)
         # The band: pixels near the model's or the image's silhouette edge.
         edge = ((r.coverage > 0.01) & (r.coverage < 0.99)) | ((alpha > 0.05) & (alpha < 0.95))
