@@ -65,7 +65,7 @@ class AlignConfig:
     supersample: int = 4
     sigmas_px: tuple[float, ...] = (3.0, 1.5, 0.7, 0.0)
     iterations: tuple[int, ...] = (4, 4, 3, 3)
-    window_px: int = 7
+    window_px: int = 11
     margin_px: int = 0
     band_px: int = 6
     huber: float = 0.25
