@@ -93,5 +93,18 @@ def test_bad_directories(tmp_path, seed_reference):
 
 
 def test_atomic_write_leaves_no_temp_files(tmp_path, rng):
+    import os
+    import stat
+
     make_dataset(tmp_path / "ds", rng, n=2)
     assert not [p for p in (tmp_path / "ds").iterdir() if p.name.startswith(".")]
+    mode = stat.S_IMODE(os.stat(tmp_path / "ds" / "0_mat.json").st_mode)
+    assert mode & 0o044 == 0o044 & ~_umask_now()  # readable by others, like any file
+
+
+def _umask_now() -> int:
+    import os
+
+    m = os.umask(0)
+    os.umask(m)
+    return m

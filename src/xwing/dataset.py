@@ -39,6 +39,15 @@ _IMAGE_RE = re.compile(r"^(\d+)\.(jpg|jpeg|png)$", re.IGNORECASE)
 # --- atomic writes -------------------------------------------------------------------------
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
     path = Path(path)
@@ -46,6 +55,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; give the file a normal mode
         os.replace(tmp, path)
     except BaseException:
         try:
