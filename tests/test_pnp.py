@@ -3,8 +3,8 @@ import numpy as np
 from xwing.camera import Camera, seed_camera
 from xwing.keypoints import SEED_BOX_CORNERS
 from xwing.metrics import rotation_error_deg
-from xwing.pnp import solve_pnp
-from xwing.pose import make_T, random_rotation
+from xwing.pnp import refine_irls, solve_pnp
+from xwing.pose import make_T, random_rotation, se3_exp
 from xwing.projection import project_points
 
 
@@ -76,3 +76,37 @@ def test_lens_distortion_is_honoured(rng):
     uv = project_points(SEED_BOX_CORNERS, T, cam.K, cam.dist)
     res = solve_pnp(uv, SEED_BOX_CORNERS, cam.K, dist=cam.dist)
     assert res.ok and rotation_error_deg(res.T_cam_obj[:3, :3], T[:3, :3]) < 1e-4
+
+
+def test_fast_pnp_agrees_with_the_foundation_solver(rng):
+    cam = seed_camera()
+    for _ in range(10):
+        T = random_pose(rng, cam)
+        uv = project_points(SEED_BOX_CORNERS, T, cam.K) + rng.normal(0, 0.5, (8, 2))
+        conf = rng.uniform(0.5, 1.0, 8)
+        fast = solve_pnp(uv, SEED_BOX_CORNERS, cam.K, conf=conf, threshold_px=4.0)
+        ref = solve_pnp(uv, SEED_BOX_CORNERS, cam.K, conf=conf, threshold_px=4.0, fast=False)
+        assert fast.ok and fast.fast and ref.ok and not ref.fast
+        assert rotation_error_deg(fast.T_cam_obj[:3, :3], ref.T_cam_obj[:3, :3]) < 0.5
+        assert abs(fast.reproj_err_px - ref.reproj_err_px) < 0.1
+
+
+def test_irls_converges_from_a_prior_and_ignores_an_outlier(rng):
+    cam = seed_camera()
+    T = random_pose(rng, cam)
+    uv = project_points(SEED_BOX_CORNERS, T, cam.K)
+    uv[3] += [30.0, -20.0]
+    start = se3_exp(np.array([0.02, -0.01, 0.05, 0.03, -0.04, 0.02])) @ T
+    out = refine_irls(start, SEED_BOX_CORNERS, uv, cam.K, np.ones(8), scale_px=2.0, iterations=30)
+    assert np.abs(out - T).max() < 3e-3  # Cauchy: the outlier keeps a small pull
+    sol = solve_pnp(uv, SEED_BOX_CORNERS, cam.K, threshold_px=4.0, T_prior=start)
+    assert sol.ok and not sol.inliers[3] and sol.inliers.sum() == 7
+    assert np.abs(sol.T_cam_obj - T).max() < 1e-6  # finished on the inliers alone: exact
+
+
+def test_too_few_confident_keypoints(rng):
+    cam = seed_camera()
+    uv = project_points(SEED_BOX_CORNERS, random_pose(rng, cam), cam.K)
+    conf = np.array([0.9, 0.9, 0.9, 0.05, 0.05, 0.05, 0.05, 0.05])
+    sol = solve_pnp(uv, SEED_BOX_CORNERS, cam.K, conf=conf, min_conf=0.3, threshold_px=4.0)
+    assert not sol.ok and "need 4" in sol.reason

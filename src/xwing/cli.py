@@ -18,6 +18,14 @@ from .errors import XwingError
 #: name -> (module, one-line help). Order is the order ``xwing --help`` shows.
 COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("xwing.inspect", "summarise a seed-format dataset and draw its labels on a contact sheet"),
+    "train": ("xwing.train", "train the keypoint network (rendered on the fly or seed-format folders)"),
+    "export": ("xwing.export", "export a checkpoint to ONNX (dynamic batch and size, metadata inside)"),
+    "eval": ("xwing.evaluate", "keypoint and pose accuracy of a model on a labelled dataset (metrics.json, report)"),
+    "predict": ("xwing.predict", "pose of the ship in single images: keypoints, pose, overlay PNG"),
+    "track": ("xwing.track", "track the ship's 6-DoF pose in a video; overlays and the pewpew laser animation"),
+    "demo": ("xwing.demo", "the shipped model on the bundled flight clip -> out/demo/"),
+    "render": ("xwing.render.cli", "render seed-format training data or flight sequences"),
+    "bench": ("xwing.bench", "our pipeline against the seed's recipe: speed, accuracy, alignment basin (bench.json/md)"),
 }
 
 

@@ -3,8 +3,11 @@
 Pipeline: undistort the keypoints (lens distortion is honoured), drop points with
 low confidence or non-finite coordinates, then
 
-1. one SQPnP solve on every usable point; if all reproject within the threshold
-   this is the consensus (the common, fast case);
+1. fast path (about 0.2 ms for 8 points): one SQPnP solve on every usable point,
+   then a vectorised Cauchy-weighted Gauss-Newton (:func:`refine_irls`); with a
+   prior pose (the tracker's prediction) far from it, the prior is tried as a
+   second start and the lower robust cost wins. If at least 75 % of the points
+   agree with a small RMS error it finishes on the inliers alone, and is done;
 2. otherwise RANSAC over minimal 4-point samples (drawn with probability
    proportional to confidence, seeded, so results are reproducible), each solved
    with SQPnP and scored by its inlier count and their weighted error;
@@ -32,6 +35,7 @@ class PnPResult:
         inliers: (N,) bool over the input points.
         reproj_err_px: RMS reprojection error over inliers (inf when not ok).
         reason: why not ok ("" when ok).
+        fast: the fast path gave it (no RANSAC).
     """
 
     ok: bool
@@ -39,6 +43,7 @@ class PnPResult:
     inliers: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     reproj_err_px: float = float("inf")
     reason: str = ""
+    fast: bool = False
 
     @property
     def n_inliers(self) -> int:
@@ -119,6 +124,101 @@ def refine_lm(T_cam_obj: np.ndarray, pts_3d: np.ndarray, pts_2d: np.ndarray, K: 
     return T
 
 
+def refine_irls(T_cam_obj: np.ndarray, pts_3d: np.ndarray, uv: np.ndarray, K: np.ndarray,
+                weights: np.ndarray, scale_px: float, iterations: int = 3,
+                tol: float = 1e-6) -> np.ndarray | None:
+    """Robust Gauss-Newton on SE(3) (left perturbation), Cauchy-weighted, vectorised.
+
+    Minimises ``sum_i w_i rho(|proj(T X_i) - x_i|)`` with ``rho`` Cauchy of scale
+    ``scale_px`` (pixels), from ``T_cam_obj`` (4, 4). ``pts_3d`` (N, 3), ``uv``
+    (N, 2) undistorted pixels, ``weights`` (N,). Stops when a step is below ``tol``
+    (radians / model units) or after ``iterations`` (3 from SQPnP's start: on
+    rendered flights the tracker's error was the same with 3, 4, 5 or 8).
+    Returns the pose (4, 4), or None if a point falls behind the camera.
+    """
+    import cv2
+
+    fx, s, cx, fy, cy = K[0, 0], K[0, 1], K[0, 2], K[1, 1], K[1, 2]
+    R, t = T_cam_obj[:3, :3].copy(), T_cam_obj[:3, 3].copy()
+    inv_c2 = 1.0 / float(scale_px) ** 2
+    n = len(pts_3d)
+    J = np.zeros((2, n, 6))  # (u/v, point, [v | w]) Jacobian of the pixel w.r.t. the twist
+    for _ in range(iterations):
+        X = pts_3d @ R.T + t  # (N, 3) camera frame
+        x, y, z = X[:, 0], X[:, 1], X[:, 2]
+        if z.min() <= 1e-6:
+            return None
+        iz = 1.0 / z
+        xn, yn = x * iz, y * iz
+        ru = fx * xn + s * yn + cx - uv[:, 0]
+        rv = fy * yn + cy - uv[:, 1]
+        w = weights / (1.0 + (ru * ru + rv * rv) * inv_c2)  # (N,) IRLS weights of the Cauchy loss
+        # du/dX = (a, b, c); d/dw = X x (a, b, c) because dX/dw = -[X]x.
+        a, b, c = fx * iz, s * iz, -(fx * xn + s * yn) * iz
+        J[0, :, 0], J[0, :, 1], J[0, :, 2] = a, b, c
+        J[0, :, 3], J[0, :, 4], J[0, :, 5] = y * c - z * b, z * a - x * c, x * b - y * a
+        b, c = fy * iz, -fy * yn * iz  # dv/dX = (0, b, c)
+        J[1, :, 0], J[1, :, 1], J[1, :, 2] = 0.0, b, c
+        J[1, :, 3], J[1, :, 4], J[1, :, 5] = y * c - z * b, -x * c, x * b
+        Jf = J.reshape(2 * n, 6)
+        Jw = Jf * np.concatenate([w, w])[:, None]
+        H = Jw.T @ Jf
+        H[np.diag_indices(6)] += 1e-9
+        ok, dx = cv2.solve(H, -(Jw.T @ np.concatenate([ru, rv])).reshape(6, 1), flags=cv2.DECOMP_CHOLESKY)
+        if not ok:
+            return None
+        dx = dx.ravel()
+        dR = cv2.Rodrigues(dx[3:])[0]
+        R, t = dR @ R, dR @ t + dx[:3]  # a retraction of the left perturbation
+        if np.abs(dx).max() < tol:
+            break
+    return make_T(R, t)
+
+
+def robust_cost(T: np.ndarray, pts_3d: np.ndarray, uv: np.ndarray, K: np.ndarray, w: np.ndarray,
+                scale_px: float) -> float:
+    """Confidence-weighted Cauchy cost of pose ``T`` (4, 4) on points (N, 3) / pixels (N, 2)."""
+    X = pts_3d @ T[:3, :3].T + T[:3, 3]
+    if X[:, 2].min() <= 1e-6:
+        return float("inf")
+    r2 = np.sum((X[:, :2] / X[:, 2:3] @ K[:2, :2].T + K[:2, 2] - uv) ** 2, axis=1)
+    return float(np.sum(w * np.log1p(r2 / scale_px**2)))
+
+
+def angle_between_deg(T_a: np.ndarray, T_b: np.ndarray) -> float:
+    """Rotation angle (degrees) between the rotations of two poses (4, 4)."""
+    return float(np.degrees(np.arccos(np.clip((np.trace(T_a[:3, :3] @ T_b[:3, :3].T) - 1) / 2, -1, 1))))
+
+
+def _fast_path(x2, X3, w, K, threshold_px, T_prior):
+    """SQPnP + robust Gauss-Newton (+ the prior as a second start) -> (T, inliers) or None."""
+    T = None
+    T0 = _sqpnp(X3, x2, K)
+    if T0 is not None:
+        T = refine_irls(T0, X3, x2, K, w, 0.5 * threshold_px)
+    # SQPnP is global, so the flat box's second PnP minimum cannot trap us near a
+    # prior that is a little off; a prior far from its answer is tried too.
+    if T_prior is not None and (T is None or angle_between_deg(T, T_prior) > 10.0):
+        T_alt = refine_irls(T_prior, X3, x2, K, w, 0.5 * threshold_px, iterations=10)
+        if T_alt is not None and (T is None or robust_cost(T_alt, X3, x2, K, w, 0.5 * threshold_px)
+                                  < robust_cost(T, X3, x2, K, w, 0.5 * threshold_px)):
+            T = T_alt
+    if T is None:
+        return None
+    e = reprojection_errors(T, X3, x2, K)
+    inl = e < threshold_px
+    if int(inl.sum()) < max(4, int(np.ceil(0.75 * len(x2)))):
+        return None
+    if not inl.all():  # outliers still pull a little under Cauchy: finish on inliers alone
+        T2 = refine_irls(T, X3[inl], x2[inl], K, w[inl], 1e3 * threshold_px, iterations=3)
+        if T2 is not None:
+            T = T2
+            e = reprojection_errors(T, X3, x2, K)
+    if np.sqrt(np.mean(e[inl] ** 2)) > 0.5 * threshold_px:
+        return None
+    return T, inl
+
+
 def _sqpnp(pts_3d: np.ndarray, pts_2d: np.ndarray, K: np.ndarray) -> np.ndarray | None:
     import cv2
 
@@ -141,7 +241,8 @@ def _sqpnp(pts_3d: np.ndarray, pts_2d: np.ndarray, K: np.ndarray) -> np.ndarray 
 
 def solve_pnp(pts_2d: np.ndarray, pts_3d: np.ndarray, K: np.ndarray, dist: np.ndarray | None = None,
               conf: np.ndarray | None = None, min_conf: float = 0.1, threshold_px: float = 5.0,
-              max_iterations: int = 100, seed: int = 0) -> PnPResult:
+              max_iterations: int = 100, seed: int = 0, T_prior: np.ndarray | None = None,
+              fast: bool = True) -> PnPResult:
     """Robust PnP.
 
     Args:
@@ -154,6 +255,9 @@ def solve_pnp(pts_2d: np.ndarray, pts_3d: np.ndarray, K: np.ndarray, dist: np.nd
         threshold_px: inlier threshold on reprojection error.
         max_iterations: RANSAC hypotheses at most.
         seed: RANSAC's random seed.
+        T_prior: (4, 4) a prior pose (e.g. the tracker's prediction), tried as a
+            second start when SQPnP's answer is far from it.
+        fast: allow the fast path (False: always RANSAC + LM).
 
     Returns:
         :class:`PnPResult`; ``inliers`` is over all N input points.
@@ -176,6 +280,14 @@ def solve_pnp(pts_2d: np.ndarray, pts_3d: np.ndarray, K: np.ndarray, dist: np.nd
         pts_2d = und
     idx = np.flatnonzero(usable)
     x2, X3, w = pts_2d[idx], pts_3d[idx], conf[idx]
+    if fast:
+        found = _fast_path(x2, X3, w, K, threshold_px, T_prior)
+        if found is not None:
+            T, inl = found
+            inliers = np.zeros(n, bool)
+            inliers[idx[inl]] = True
+            e = reprojection_errors(T, X3, x2, K)
+            return PnPResult(True, T, inliers, float(np.sqrt(np.mean(e[inl] ** 2))), fast=True)
 
     def score(T):
         e = reprojection_errors(T, X3, x2, K)

@@ -1,0 +1,436 @@
+"""One image + camera -> pose: crop to the network input, detect, map back, PnP, quality.
+
+The way through (every map between pixel grids is an exact :class:`~xwing.crop.CropMap`,
+pixel centres at integers on both sides)::
+
+    image (H, W, 3) --letterbox--> input (S, S, 3) --detector--> uv_in (K, 2), conf (K,), presence
+        uv_img = crop.crop_to_image(uv_in)                      (K, 2) image pixels, exact
+        T_cam_obj = PnP(uv_img, points_3d, K, dist, conf)       robust, confidence-weighted
+        [refine="zoom": crop around the projected ship so that it fills the input,
+         detect again, PnP again; repeat while the crop still moves]
+        [refine="full": then align the mesh's silhouette with the image (xwing.align);
+         a failed alignment keeps the zoomed pose]
+
+Frames much larger than the network input are first searched at low
+resolution (the letterbox), then the ship is cut out at native resolution
+("locate" pass), as the tracker does with its predicted pose.
+
+PnP is :func:`xwing.pnp.solve_pnp` (a 0.2 ms fast path; RANSAC only when the
+fast answer leaves outliers or a large residual), with the tracker's prediction
+as its prior. Thresholds are in network-input pixels, the unit in which a network
+errs, so they mean the same for a tiny ship seen zoomed and a big one seen shrunk.
+
+Quality figure (in [0, 1])::
+
+    quality = presence * inlier_share * mean_inlier_conf / (1 + (rms_in / 2 px)^2)
+
+with ``rms_in`` the inliers' RMS reprojection error in input pixels. A pose is
+accepted (``ok``) only if PnP found one, ``presence >= min_presence``, at least
+``min_inliers`` keypoints agree, ``rms_in <= max_reproj_px`` and every box
+corner lies in front of the camera.
+
+Detectors follow the interface of :mod:`xwing.detector`; one that defines
+``set_crop(crop_map)`` (the oracle) is told where each input came from.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .camera import Camera
+from .crop import CropMap, crop_for_points, letterbox
+from .errors import XwingError
+from .keypoints import SEED_BOX_CORNERS
+from .pnp import angle_between_deg, solve_pnp
+from .projection import project_points
+
+REFINE_MODES = ("none", "zoom", "full")
+#: a pose this far (degrees) from the prior makes the pipeline try the roll-relabelled keypoints
+ROLL_CHECK_DEG = 60.0
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Single-image pose estimation settings (saved beside outputs as JSON).
+
+    Attributes:
+        input_size: network input side for the first (whole-frame) pass; 0: the detector's.
+        refine: "none" (first pass only), "zoom" (plus zoomed passes) or "full" (plus
+            model-based alignment of the mesh's silhouette, :mod:`xwing.align`).
+        zoom_size: input side of zoomed passes; 0: ``input_size``.
+        zoom_fill: share of the crop's side that the projected box spans; 0: as in the
+            network's training crops (``crop_fill`` in its metadata, midpoint), else
+            0.5625, the middle of the data engine's default 0.5-0.625, so the network
+            sees the ship at the scale it learned.
+        zoom_max_passes: zoomed passes at most.
+        locate_below: a first pass that shrinks the frame below this scale is followed
+            by a crop at native resolution around the ship ("find at low resolution").
+        min_conf: keypoints below this confidence are not used.
+        min_presence: below this presence score the ship is "not in view".
+        inlier_px: PnP inlier threshold, input pixels.
+        max_reproj_px: accept a pose only if its inlier RMS error (input px) is below.
+        min_inliers: accept a pose only with at least this many agreeing keypoints.
+    """
+
+    input_size: int = 0
+    refine: str = "none"
+    zoom_size: int = 0
+    zoom_fill: float = 0.0
+    zoom_max_passes: int = 3
+    locate_below: float = 0.75
+    min_conf: float = 0.3
+    min_presence: float = 0.5
+    inlier_px: float = 4.0
+    max_reproj_px: float = 3.0
+    min_inliers: int = 5
+
+    def __post_init__(self):
+        if self.refine not in REFINE_MODES:
+            raise XwingError(f"refine must be one of {', '.join(REFINE_MODES)}, got '{self.refine}'")
+        for name in ("input_size", "zoom_size"):
+            v = getattr(self, name)
+            if v and (v < 32 or v % 32):
+                raise XwingError(f"{name} must be a multiple of 32 (>= 32), got {v}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class PassResult:
+    """One detector pass and its PnP (kept for per-stage evaluation).
+
+    Attributes:
+        stage: "first", "locate" or "zoom1", "zoom2", ...
+        crop: image -> input map used.
+        ok, T_cam_obj, quality, reproj_err_px (image px), reproj_err_in_px (input px).
+        uv_px: (K, 2) network keypoints in image pixels; conf (K,); presence.
+        ms: wall time of the pass (crop, detector, PnP).
+    """
+
+    stage: str
+    crop: CropMap
+    ok: bool
+    T_cam_obj: np.ndarray
+    uv_px: np.ndarray
+    conf: np.ndarray
+    presence: float
+    inliers: np.ndarray
+    reproj_err_px: float
+    reproj_err_in_px: float
+    quality: float
+    reason: str = ""
+    ms: float = 0.0
+
+
+@dataclass
+class PoseEstimate:
+    """The answer for one image.
+
+    Attributes:
+        ok: a pose was found and accepted.
+        T_cam_obj: (4, 4) object -> OpenCV camera (identity when not ok).
+        corners_px: (8, 2) box corners projected with the pose (NaN when not ok),
+            image pixels, lens distortion applied.
+        uv_px, conf: (K, 2), (K,) the final pass's network keypoints in image pixels.
+        presence: the final pass's presence score.
+        inliers: (K,) bool.
+        reproj_err_px: inlier RMS reprojection error in image pixels.
+        quality: see the module doc; 0 when not ok.
+        reason: why not ok.
+        passes: every pass, first to last (the last accepted one gave the pose).
+    """
+
+    ok: bool
+    T_cam_obj: np.ndarray
+    corners_px: np.ndarray
+    uv_px: np.ndarray
+    conf: np.ndarray
+    presence: float
+    inliers: np.ndarray
+    reproj_err_px: float
+    quality: float
+    reason: str = ""
+    passes: list[PassResult] = field(default_factory=list)
+
+    @property
+    def n_inliers(self) -> int:
+        return int(np.count_nonzero(self.inliers))
+
+
+# --- the estimator --------------------------------------------------------------------------------
+
+
+class PoseEstimator:
+    """A detector + a camera -> poses of single images.
+
+    Args:
+        detector: object with the :mod:`xwing.detector` interface.
+        camera: the images' camera (size must match the images).
+        config: :class:`PipelineConfig`.
+        corners_3d: (8, 3) box corners reported in every output (the seed's by default).
+    """
+
+    def __init__(self, detector, camera: Camera, config: PipelineConfig = PipelineConfig(),
+                 corners_3d: np.ndarray = SEED_BOX_CORNERS):
+        self.detector = detector
+        self.camera = camera
+        self.config = config
+        self.points_3d = np.asarray(detector.points_3d, dtype=np.float64).reshape(-1, 3)
+        self.corners_3d = np.asarray(corners_3d, dtype=np.float64).reshape(8, 3)
+        # What a crop must contain: the box and the predicted points.
+        self.extent_3d = np.vstack([self.corners_3d, self.points_3d])
+        self.input_size = int(config.input_size or detector.input_size)
+        self.crop_fill = float(config.zoom_fill or _training_fill(detector))
+        self.zoom_size = int(config.zoom_size or self.input_size)
+        self._tell_crop = getattr(detector, "set_crop", None)
+
+    # --- building blocks (the tracker uses these too) -----------------------------------
+
+    def check_image(self, image: np.ndarray, source=None) -> None:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise XwingError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}", source)
+        h, w = image.shape[:2]
+        if (w, h) != (self.camera.width, self.camera.height):
+            raise XwingError(f"image is {w} x {h} but the camera is {self.camera.width} x {self.camera.height}",
+                             source)
+
+    def detect(self, image: np.ndarray, crop: CropMap):
+        """Run the detector on ``crop`` of ``image`` -> (uv_px (K, 2) image pixels, conf (K,), presence,
+        alt): ``alt`` is (uv_alt_px, conf_alt, flip) for the roll-relabelled hypothesis where the
+        detector gives one, else None."""
+        if (crop.scale == 1.0 and crop.tx == 0.0 and crop.ty == 0.0
+                and image.shape[1] == crop.width and image.shape[0] == crop.height):
+            inp = image
+        else:
+            inp = crop.warp(image)
+        if self._tell_crop is not None:
+            self._tell_crop(crop)
+        det = self.detector(inp)
+        uv = crop.crop_to_image(np.asarray(det.uv, dtype=np.float64))
+        alt = None
+        uv_alt = getattr(det, "uv_alt", None)
+        if uv_alt is not None:
+            conf_alt = getattr(det, "conf_alt", None)
+            alt = (crop.crop_to_image(np.asarray(uv_alt, dtype=np.float64)),
+                   np.asarray(det.conf if conf_alt is None else conf_alt, dtype=np.float64).reshape(-1),
+                   float(getattr(det, "flip", 0.0)))
+        return uv, np.asarray(det.conf, dtype=np.float64).reshape(-1), float(det.presence), alt
+
+    def zoom_crop(self, T_cam_obj: np.ndarray, size: int, max_scale: float = math.inf,
+                  fill: float | None = None) -> CropMap:
+        """A ``size`` crop around the ship projected with ``T_cam_obj``, the box filling
+        ``fill`` (default :attr:`crop_fill`) of it, zoom capped at ``max_scale`` input px per image px."""
+        uv = project_points(self.extent_3d, T_cam_obj, self.camera.K, self.camera.dist)  # (M, 2)
+        crop = crop_for_points(uv, size, fill=fill or self.crop_fill)
+        if crop.scale > max_scale:
+            centre = crop.crop_to_image(np.array([[(size - 1) / 2.0, (size - 1) / 2.0]]))[0]
+            from .crop import crop_around
+
+            crop = crop_around(centre, size / max_scale, size)
+        return crop
+
+    def run_pass(self, image: np.ndarray, crop: CropMap, stage: str,
+                 T_init: np.ndarray | None = None) -> PassResult:
+        """Detect in ``crop``, solve PnP, judge the result.
+
+        The ship's near-symmetric 180-degree roll: where the detector also gives the
+        roll-relabelled keypoints, that hypothesis is solved too when the detector is
+        unsure (0.2 < flip < 0.8), when the first one fails, or when it lands more than
+        ``ROLL_CHECK_DEG`` from the prior ``T_init``; the pose nearer the prior wins
+        (without a prior: the higher quality).
+        """
+        t0 = time.perf_counter()
+        uv, conf, presence, alt = self.detect(image, crop)
+        n = len(uv)
+        if presence < self.config.min_presence:
+            return PassResult(stage, crop, False, np.eye(4), uv, conf, presence, np.zeros(n, bool), math.inf,
+                              math.inf, 0.0, f"ship not in view (presence {presence:.2f})",
+                              (time.perf_counter() - t0) * 1e3)
+        res = self._solve(stage, crop, uv, conf, presence, T_init)
+        if alt is not None:
+            uv_alt, conf_alt, flip = alt
+            far = (T_init is not None and res.ok
+                   and angle_between_deg(res.T_cam_obj, T_init) > ROLL_CHECK_DEG)
+            if not res.ok or far or 0.2 < flip < 0.8:
+                other = self._solve(stage, crop, uv_alt, conf_alt, presence, T_init)
+                if other.ok and (not res.ok or (
+                        angle_between_deg(other.T_cam_obj, T_init) < angle_between_deg(res.T_cam_obj, T_init)
+                        if T_init is not None else other.quality > res.quality)):
+                    res = other
+        res.ms = (time.perf_counter() - t0) * 1e3
+        return res
+
+    def _solve(self, stage, crop, uv, conf, presence, T_init) -> PassResult:
+        cfg = self.config
+        n = len(uv)
+        sol = solve_pnp(uv, self.points_3d, self.camera.K, self.camera.dist, conf, min_conf=cfg.min_conf,
+                        threshold_px=cfg.inlier_px / crop.scale, T_prior=T_init)
+        rms_in = sol.reproj_err_px * crop.scale
+        n_in = int(sol.inliers.sum())
+        reason = sol.reason
+        if sol.ok:
+            z = self.corners_3d @ sol.T_cam_obj[2, :3] + sol.T_cam_obj[2, 3]
+            if n_in < min(cfg.min_inliers, n):
+                reason = f"only {n_in} keypoints agree (need {min(cfg.min_inliers, n)})"
+            elif rms_in > cfg.max_reproj_px:
+                reason = f"reprojection error {rms_in:.1f} px (input) above {cfg.max_reproj_px}"
+            elif np.any(z <= self.camera.near * 0.5):
+                reason = "pose puts the ship behind the camera"
+        ok = sol.ok and not reason
+        quality = 0.0
+        if ok:
+            quality = (presence * n_in / n * float(conf[sol.inliers].mean())
+                       / (1.0 + (rms_in / 2.0) ** 2))
+        return PassResult(stage, crop, ok, sol.T_cam_obj, uv, conf, presence, sol.inliers, sol.reproj_err_px,
+                          rms_in, quality, reason)
+
+    def finish(self, passes: list[PassResult]) -> PoseEstimate:
+        """The estimate from the last accepted pass (or a failure from the first)."""
+        best = next((p for p in reversed(passes) if p.ok), None)
+        if best is None:
+            p = passes[-1]
+            return PoseEstimate(False, np.eye(4), np.full((8, 2), np.nan), p.uv_px, p.conf, p.presence,
+                                p.inliers, math.inf, 0.0, passes[0].reason or p.reason, passes)
+        corners = project_points(self.corners_3d, best.T_cam_obj, self.camera.K, self.camera.dist)
+        return PoseEstimate(True, best.T_cam_obj, corners, best.uv_px, best.conf, best.presence, best.inliers,
+                            best.reproj_err_px, best.quality, "", passes)
+
+    # --- the whole thing ------------------------------------------------------------------
+
+    def estimate(self, image: np.ndarray, refine: str | None = None) -> PoseEstimate:
+        """Pose of the ship in ``image`` (H, W, 3) RGB uint8 (the camera's size)."""
+        self.check_image(image)
+        refine = refine or self.config.refine
+        h, w = image.shape[:2]
+        first = self.run_pass(image, letterbox(w, h, self.input_size), "first")
+        passes = [first]
+        current = first
+        if first.ok and first.crop.scale < self.config.locate_below:
+            # Found at low resolution: look again at native resolution around the ship.
+            loc = self.run_pass(image, self.zoom_crop(first.T_cam_obj, self.input_size, max_scale=1.0),
+                                "locate", first.T_cam_obj)
+            passes.append(loc)
+            if loc.ok:
+                current = loc
+        if refine in ("zoom", "full") and current.ok:
+            prev_crop = None
+            for i in range(self.config.zoom_max_passes):
+                crop = self.zoom_crop(current.T_cam_obj, self.zoom_size)
+                if prev_crop is not None and _same_crop(crop, prev_crop):
+                    break
+                cand = self.run_pass(image, crop, f"zoom{i + 1}", current.T_cam_obj)
+                passes.append(cand)
+                if not cand.ok:
+                    break
+                current, prev_crop = cand, crop
+        if refine == "full" and current.ok:
+            passes.append(self.align_pass(image, current))
+        return self.finish(passes)
+
+    def align_pass(self, image: np.ndarray, current: PassResult) -> PassResult:
+        """Model-based alignment from ``current``'s pose (stage "align"); not ok when the
+        aligner reports a failure or divergence, so the caller keeps ``current``."""
+        from .align import align
+
+        t0 = time.perf_counter()
+        vertices, faces = _align_mesh()
+        res = align(image, self.camera.K, vertices, faces, current.T_cam_obj, dist=self.camera.dist)
+        reason = "" if res.ok else f"alignment rejected (quality {res.quality:.2f}, shift {res.shift_px:.1f} px)"
+        return PassResult("align", current.crop, res.ok, res.T_cam_obj, current.uv_px, current.conf,
+                          current.presence, current.inliers, current.reproj_err_px, current.reproj_err_in_px,
+                          current.quality if res.ok else 0.0, reason, (time.perf_counter() - t0) * 1e3)
+
+
+DEFAULT_CROP_FILL = 0.5625
+
+
+def _training_fill(detector) -> float:
+    """Midpoint of the ``crop_fill`` range the network was trained with, from its metadata."""
+    meta = getattr(detector, "meta", None) or {}
+    for d in (meta, meta.get("train", {}) if isinstance(meta.get("train"), dict) else {}):
+        rng = d.get("crop_fill")
+        try:
+            lo, hi = float(rng[0]), float(rng[1])
+            if 0 < lo <= hi <= 1:
+                return (lo + hi) / 2.0
+        except (TypeError, ValueError, IndexError, KeyError):
+            continue
+    return DEFAULT_CROP_FILL
+
+
+_MESH_CACHE: list = []
+
+
+def _align_mesh() -> tuple[np.ndarray, np.ndarray]:
+    """(vertices (V, 3), faces (F, 3)) of the procedural X-wing, built once (numpy only)."""
+    if not _MESH_CACHE:
+        from .render.mesh import xwing_mesh
+
+        mesh = xwing_mesh()
+        _MESH_CACHE.append((mesh.vertices.astype(np.float64), mesh.faces))
+    return _MESH_CACHE[0]
+
+
+
+
+def _same_crop(a: CropMap, b: CropMap, tol_px: float = 1.0, tol_scale: float = 0.03) -> bool:
+    """Crops that differ by less than ``tol_px`` input pixels of shift and ``tol_scale`` of zoom."""
+    if abs(a.scale / b.scale - 1.0) > tol_scale:
+        return False
+    centre = np.array([[(a.width - 1) / 2.0, (a.height - 1) / 2.0]])
+    return float(np.abs(b.image_to_crop(a.crop_to_image(centre)) - centre).max()) < tol_px
+
+
+# --- loading a detector ------------------------------------------------------------------------
+
+
+def load_detector(model: str, providers: list[str] | None = None, threads: int | None = None):
+    """``--model`` -> a detector.
+
+    * ``oracle[:noise=1,outliers=0.05,seed=0,size=128]``: :class:`~xwing.oracle.OracleDetector`
+      (needs truth: sequence/dataset directories);
+    * ``*.onnx``: :class:`xwing.detector.OnnxDetector` (numpy, OpenCV, onnxruntime only),
+      with ``threads`` ONNX Runtime intra-op threads (None: its default, one per core);
+    * a training checkpoint: only where torch is importable, exported to a temporary
+      ONNX file by ``xwing.export`` (torch is never imported for ONNX models).
+    """
+    from pathlib import Path
+
+    if model == "oracle" or model.startswith("oracle:"):
+        from .oracle import OracleDetector
+
+        return OracleDetector.from_spec(model, threads=threads)
+    path = Path(model)
+    if not path.is_file():
+        raise XwingError("model file not found (train one with `xwing train` and `xwing export`, "
+                         "or pass --model FILE)", path)
+    if path.suffix.lower() == ".onnx":
+        from .detector import OnnxDetector
+
+        return OnnxDetector(str(path), providers=providers, threads=threads)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise XwingError("this is not an .onnx file; a checkpoint needs torch (pip install 'xwing[train]'), "
+                         "or export it first with `xwing export`", path) from None
+    # A training checkpoint: export it to a temporary ONNX file with the network's own
+    # exporter, then use it exactly like a shipped model.
+    import tempfile
+
+    from .export import export_onnx
+
+    tmp = Path(tempfile.mkdtemp(prefix="xwing-ckpt-")) / f"{path.stem}.onnx"
+    try:
+        export_onnx(path, tmp, check=False, verbose=False)
+    except XwingError:
+        raise
+    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
+        raise XwingError(f"not a loadable checkpoint or ONNX model ({type(e).__name__})", path) from None
+    from .detector import OnnxDetector
+
+    return OnnxDetector(str(tmp), providers=providers, threads=threads)

@@ -1,0 +1,46 @@
+"""The data engine: the ship's mesh, a headless renderer, and seed-format data.
+
+Modules: :mod:`.mesh` (numpy only: the procedural X-wing, user meshes),
+:mod:`.gl` (moderngl on headless EGL, imported lazily via :func:`make_renderer`),
+:mod:`.appearance` (materials, lights), :mod:`.background` (nebulae, star
+fields, user images), :mod:`.effects` (sensor effects), :mod:`.sampler` (the
+documented pose distribution), :mod:`.generator` (one labelled sample at a
+time, on the fly or for disk), :mod:`.writer` (resumable, sharded datasets),
+:mod:`.sequence` (smooth flights and video) and :mod:`.cli` (``xwing render``).
+
+    >>> from xwing.render import GeneratorConfig, SampleGenerator
+    >>> gen = SampleGenerator(GeneratorConfig(seed=1, view="crop"))
+    >>> s = gen.sample_index(0)        # .image, .T_cam_obj, .camera, .keypoints, .mask, .ship_visible
+
+Importing this package loads neither moderngl nor trimesh.
+"""
+
+from __future__ import annotations
+
+_LAZY = {
+    "Mesh": "mesh", "xwing_mesh": "mesh", "load_mesh": "mesh",
+    "GeneratorConfig": "generator", "SampleGenerator": "generator", "GeneratedSample": "generator",
+    "RenderedDataset": "generator",
+    "PoseSampler": "sampler", "PoseSamplerConfig": "sampler",
+    "Appearance": "appearance", "sample_appearance": "appearance",
+}
+
+
+def make_renderer(camera, mesh=None, samples: int = 4):
+    """A :class:`xwing.render.gl.Renderer` for ``camera`` and ``mesh`` (default: the
+    procedural X-wing); ``samples`` anti-aliasing samples per pixel (0: exact coverage).
+    moderngl is imported here, not at package import."""
+    from .gl import Renderer
+
+    return Renderer(camera, mesh, samples=samples)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["make_renderer", *_LAZY]

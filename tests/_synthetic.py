@@ -1,0 +1,58 @@
+"""Tiny synthetic seed-format data for network tests: a shaded box drawn with OpenCV.
+
+No renderer needed: the seed's bounding box is drawn face by face (painter's
+order), each face with its own colour, and a bright "canopy" mark on the top
+face so top and bottom differ, as on the real ship.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xwing.camera import seed_camera, model_matrix_from_T_cam_obj
+from xwing.dataset import save_camera_info, write_sample
+from xwing.keypoints import SEED_BOX_CORNERS
+from xwing.pose import make_T, rotvec_to_R
+from xwing.projection import project_points
+
+# Faces of the box as corner indices (seed order: bit0 x, bit1 y, bit2 z).
+_FACES = [((0, 1, 3, 2), (40, 40, 160)), ((4, 5, 7, 6), (200, 60, 60)), ((0, 1, 5, 4), (60, 180, 60)),
+          ((2, 3, 7, 6), (180, 180, 40)), ((0, 2, 6, 4), (40, 160, 180)), ((1, 3, 7, 5), (160, 40, 160))]
+
+
+def random_pose(rng: np.random.Generator, distance=(0.9, 1.3)) -> np.ndarray:
+    R = rotvec_to_R(rng.normal(size=3) * 2.0)
+    t = np.array([rng.uniform(-0.06, 0.06), rng.uniform(-0.06, 0.06), rng.uniform(*distance)])
+    return make_T(R, t)
+
+
+def draw_box(T_cam_obj: np.ndarray, camera, rng: np.random.Generator | None = None) -> np.ndarray:
+    import cv2
+
+    img = np.full((camera.height, camera.width, 3), 20, np.uint8)
+    if rng is not None:
+        img = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+    uv = project_points(SEED_BOX_CORNERS, T_cam_obj, camera.K)
+    X = SEED_BOX_CORNERS @ T_cam_obj[:3, :3].T + T_cam_obj[:3, 3]
+    order = sorted(range(6), key=lambda f: -X[list(_FACES[f][0]), 2].mean())
+    shift = 4
+    for f in order:
+        idx, colour = _FACES[f]
+        poly = np.round(uv[list(idx)] * (1 << shift)).astype(np.int32)
+        cv2.fillPoly(img, [poly], colour, lineType=cv2.LINE_AA, shift=shift)
+        if f == 1:  # top face: a canopy mark near the nose
+            c = np.round(project_points(np.array([[0.0, -0.08, 0.034]]), T_cam_obj, camera.K)[0]).astype(int)
+            cv2.circle(img, tuple(int(v) for v in c), 3, (255, 255, 255), -1, cv2.LINE_AA)
+    return img
+
+
+def write_box_dataset(root, n: int, size: int = 128, seed: int = 0):
+    """n samples of the box in seed format at ``size`` px; returns the camera."""
+    cam = seed_camera(size, size)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        T = random_pose(rng)
+        write_sample(root, i, draw_box(T, cam, rng), model_matrix_from_T_cam_obj(T, cam.view_matrix),
+                     jpeg_quality=98)
+    save_camera_info(root, cam)
+    return cam

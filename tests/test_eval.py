@@ -1,0 +1,127 @@
+"""xwing eval: metric definitions, subsets, outputs; the oracle stands in for a network."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from xwing.camera import model_matrix_from_T_cam_obj, seed_camera
+from xwing.cli import main
+from xwing.dataset import SeedDataset, save_camera_info, write_sample
+from xwing.evaluate import (METRIC_KEYS, evaluate, jitter_deg, json_safe, lost_rate, make_record, summarize)
+from xwing.oracle import OracleDetector
+from xwing.pipeline import PipelineConfig, PoseEstimator
+from xwing.pose import make_T, rotvec_to_R
+
+
+def make_dataset(root, n=12, size=128, seed=0):
+    """n blank images with poses (a third of them truncated by the frame edge)."""
+    cam = seed_camera(size, size)
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    image = np.full((size, size, 3), 30, np.uint8)
+    for i in range(n):
+        z = rng.uniform(1.2, 2.2)
+        x = 0.95 * z * (size / 2) / cam.K[0, 0] if i % 3 == 0 else rng.uniform(-0.1, 0.1)  # at the right edge
+        T = make_T(rotvec_to_R(rng.normal(size=3)), [x, rng.uniform(-0.1, 0.1), z])
+        write_sample(root, i, image, model_matrix_from_T_cam_obj(T, cam.view_matrix))
+    save_camera_info(root, cam)
+    return cam
+
+
+def test_perfect_predictions_give_zero_errors_and_rates_of_one(tmp_path):
+    make_dataset(tmp_path / "ds")
+    ds = SeedDataset(tmp_path / "ds")
+    est = PoseEstimator(OracleDetector(input_size=128), ds.camera, PipelineConfig(refine="zoom"))
+    m, records = evaluate(est, ds)
+    assert m["n_images"] == 12
+    assert m["in_image"]["n_images"] + m["truncated"]["n_images"] == 12
+    assert m["truncated"]["n_images"] >= 3
+    for sub in (m, m["in_image"], m["truncated"]):
+        assert set(METRIC_KEYS) <= set(sub)
+        assert sub["kp_err_px_median"] < 1e-6 and sub["kp_err_px_mean"] < 1e-6
+        assert sub["rot_err_deg_median"] < 1e-4 and sub["trans_err_rel_median"] < 1e-6
+        assert sub["kp_net_err_px_median"] < 1e-6
+        for rate in ("success_rate", "pck_1px", "pck_2px", "pck_5px", "add_01d", "adi_01d", "proj_5px"):
+            assert sub[rate] == 1.0
+        assert sub["flip_rate"] == 0.0 and sub["speed_score_mean"] < 1e-6
+        assert sub["ms_per_image"] > 0
+    assert m["refine"] == "zoom"
+    assert m["stages"]["first"]["kp_err_px_median"] < 1e-6 and "zoom" in m["stages"]
+
+
+def test_a_missing_pose_counts_as_infinite_error_and_failure():
+    cam = seed_camera()
+    T = make_T(np.eye(3), [0, 0, 2.0])
+    recs = [make_record(T, T, cam), make_record(None, T, cam)]
+    m = summarize(recs, cam)
+    assert m["success_rate"] == 0.5 and m["pck_5px"] == 0.5 and m["add_01d"] == 0.5
+    assert m["kp_err_px_mean"] == math.inf and m["flip_rate"] == 0.5 and m["speed_score_mean"] == math.inf
+    assert json_safe(m)["kp_err_px_mean"] is None  # JSON has no inf
+    json.dumps(json_safe(m), allow_nan=False)
+
+
+def test_flip_and_known_errors():
+    cam = seed_camera()
+    T = make_T(np.eye(3), [0, 0, 2.0])
+    roll = make_T(np.diag([-1.0, 1.0, -1.0]), [0, 0, 0])
+    m = summarize([make_record(T @ roll, T, cam)], cam)
+    assert m["flip_rate"] == 1.0 and m["rot_err_deg_median"] == pytest.approx(180.0)
+    assert m["add_01d"] == 0.0 and m["adi_01d"] == 1.0  # the roll is (almost) a symmetry: ADI forgives it
+    shifted = make_T(np.eye(3), [0.02, 0, 2.0])
+    m = summarize([make_record(shifted, T, cam)], cam)
+    assert m["trans_err_rel_median"] == pytest.approx(0.01)
+    expected = 0.02 / 2.0 * cam.K[0, 0]  # a lateral shift moves every corner ~ f dx / z
+    assert m["kp_err_px_median"] == pytest.approx(expected, rel=0.05)
+
+
+def test_jitter_and_lost_rate_definitions():
+    cam = seed_camera()
+    gt = [make_T(rotvec_to_R([0, 0, 0.01 * i]), [0, 0, 2.0]) for i in range(10)]
+    offset = make_T(rotvec_to_R([0.1, 0, 0]), [0, 0, 0])
+    assert jitter_deg([T @ offset for T in gt], gt) == pytest.approx(0.0, abs=1e-6)  # constant error: no jitter
+    wobble = [make_T(rotvec_to_R([0.01 * (-1) ** i, 0, 0]), [0, 0, 0]) @ T for i, T in enumerate(gt)]
+    assert jitter_deg(wobble, gt) == pytest.approx(np.degrees(0.02), rel=1e-3)
+    assert math.isnan(jitter_deg([None] * 10, gt))
+    far_out = make_T(np.eye(3), [5.0, 0, 2.0])
+    statuses = ["tracked", "lost", "lost", "tracked"]
+    assert lost_rate(statuses, [gt[0], gt[1], far_out, None], cam) == pytest.approx(0.5)
+
+
+def test_eval_cli_writes_metrics_report_and_plots(tmp_path, capsys):
+    make_dataset(tmp_path / "ds", n=6)
+    out = tmp_path / "ev"
+    rc = main(["eval", "oracle:noise=0.5,seed=1", str(tmp_path / "ds"), "--out", str(out), "--refine", "zoom"])
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(METRIC_KEYS) <= set(m) and set(METRIC_KEYS) <= set(m["in_image"]) and m["refine"] == "zoom"
+    assert 0 < m["kp_err_px_median"] < 2.0
+    report = (out / "report.md").read_text()
+    assert "| kp_err_px_median |" in report and "Per stage" in report
+    assert (out / "plots.png").stat().st_size > 1000
+    assert "rotation error median" in capsys.readouterr().out
+
+
+def test_eval_cli_errors(tmp_path, capsys):
+    make_dataset(tmp_path / "ds", n=2)
+    assert main(["eval", str(tmp_path / "none.onnx"), str(tmp_path / "ds"), "--out", str(tmp_path / "o")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["eval", "oracle", str(tmp_path / "nodata"), "--out", str(tmp_path / "o")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_stage_stats_keep_the_earlier_pose_where_a_stage_was_skipped():
+    from xwing.evaluate import stage_stats
+
+    cam = seed_camera()
+    T = make_T(np.eye(3), [0, 0, 2.0])
+    a, b = make_record(T, T, cam), make_record(T, T, cam)
+    a.stages = {"first": np.full(8, 2.0), "locate": np.full(8, 0.4)}
+    b.stages = {"first": np.full(8, 0.8)}  # small frame: no locate pass
+    a.stage_ms = {"first": 1.0, "locate": 2.0}
+    b.stage_ms = {"first": 3.0}
+    s = stage_stats([a, b])
+    assert list(s) == ["first", "locate"]
+    assert s["first"]["below_1px"] == 0.5 and s["first"]["ms_per_image"] == 2.0
+    assert s["locate"]["below_1px"] == 1.0 and s["locate"]["below_05px"] == 0.5 and s["locate"]["n_run"] == 1
