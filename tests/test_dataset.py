@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from xwing.camera import Camera, model_matrix_from_T_cam_obj, seed_camera
-from xwing.dataset import SeedDataset, load_matrix, save_camera_info, sample_complete, write_sample
+from xwing.dataset import SeedDataset, save_camera_info, sample_complete, write_sample
 from xwing.errors import XwingError
 from xwing.keypoints import SEED_BOX_CORNERS
 from xwing.pose import make_T, random_rotation

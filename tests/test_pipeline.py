@@ -10,8 +10,7 @@ from xwing.keypoints import SEED_BOX_CORNERS
 from xwing.metrics import rotation_error_deg
 from xwing.oracle import OracleDetector
 from xwing.pipeline import PipelineConfig, PoseEstimator, load_detector
-from xwing.pnp import solve_pnp
-from xwing.pose import make_T, rotvec_to_R, se3_exp
+from xwing.pose import make_T, rotvec_to_R
 from xwing.projection import project_points
 
 

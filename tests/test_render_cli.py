@@ -8,18 +8,7 @@ import numpy as np
 import pytest
 
 from xwing.cli import main
-from xwing.errors import XwingError
-
-
-def require_gl():
-    from xwing.render.gl import gl_context
-
-    try:
-        gl_context()
-    except XwingError as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no headless GL: {e}")
+from _gl import require_gl  # noqa: E402
 
 
 SMALL = ["--size", "64", "--no-progress"]

@@ -1,30 +1,17 @@
 """The renderer's pixels agree with the labels' geometry (headless EGL; never skipped under CI)."""
 
 import json
-import os
 import pickle
 
 import numpy as np
 import pytest
 
 from xwing.camera import T_cam_obj_from_model_matrix, seed_camera
-from xwing.errors import XwingError
 from xwing.pose import make_T
 from xwing.projection import project_points
 from xwing.render.mesh import xwing_mesh
 from xwing.render.sampler import random_rotation
-
-
-def require_gl():
-    """Skip without EGL locally; under CI (env CI set) a missing GL stack fails loudly."""
-    from xwing.render.gl import gl_context
-
-    try:
-        gl_context()
-    except XwingError as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no headless GL: {e}")
+from _gl import require_gl  # noqa: E402
 
 
 @pytest.fixture(scope="module")

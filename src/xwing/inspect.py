@@ -9,7 +9,6 @@ over the dataset, with the projected box corners and edges.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..camera import Camera
 from ..keypoints import SEED_BOX_CORNERS
-from ..pose import make_T
+from ..pose import make_T, random_rotation  # noqa: F401  (re-exported for callers of the sampler)
 from ..projection import in_image, project_points
 
 CATEGORIES = ("inside", "truncated", "cut", "out")
@@ -81,17 +81,6 @@ class PoseSample:
     T_cam_obj: np.ndarray
     category: str
     corners_px: np.ndarray
-
-
-def random_rotation(rng: np.random.Generator) -> np.ndarray:
-    """(3, 3) rotation uniform on SO(3) (Shoemake: a normalised Gaussian quaternion)."""
-    q = rng.normal(size=4)
-    w, x, y, z = q / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
 
 
 def extreme_points(points: np.ndarray, n_directions: int = 512) -> np.ndarray:
