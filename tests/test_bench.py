@@ -67,10 +67,14 @@ def test_model_and_track_parts_write_every_key(tiny_onnx, tmp_path):
         assert doc[name]["rot_err_deg_median"] is None  # accuracy not run
     assert doc["speedup_track"] == pytest.approx(doc["ours"]["fps_end_to_end"] / doc["seed"]["fps_end_to_end"])
     assert "rot_err_ratio" in doc and doc["rot_err_ratio"] is None
-    assert doc["machine"]["cpu_model"] and doc["machine"]["ort_threads"] >= 1
+    assert doc["machine"]["cpu_model"] and min(doc["machine"]["ort_threads_tried"]) >= 1
     assert doc["track"]["seed"]["cost"]["per_frame"] is True and doc["track"]["ours"]["cost"]["per_frame"] is False
     assert doc["track"]["n_frames"] == 8 and doc["track"]["ours"]["cost"]["status_counts"]["lost"] < 8
     assert set(doc["model"]["ours"]["by_size"]) >= {"64", "256"}
+    by_threads = doc["model"]["seed"]["by_threads"]
+    assert set(by_threads) == {"1", "0"}  # the default --threads 1,0; the faster is the headline
+    assert doc["seed"]["ms_batch1"] == min(v["ms_batch1"] for v in by_threads.values())
+    assert doc["seed"]["fps_batch16"] == max(v["fps_batch16"] for v in by_threads.values())
     md = (out / "bench.md").read_text()
     assert "| end-to-end tracking fps (flight) |" in md and "What limits the speed figures" in md
     assert (out / "bench.png").is_file()
@@ -89,10 +93,13 @@ def test_align_part_and_partial_rerun_keeps_earlier_parts(tiny_onnx, tmp_path):
     assert al["n_samples"] == 2 and set(al["by_start"]) == {"1", "3", "6", "12"}
     for start, v in al["by_start"].items():
         assert v["start_err_px_mean"] == pytest.approx(float(start), rel=1e-3)
-        for k in ("below_05px", "below_1px", "ok_rate"):
+        for k in ("below_05px", "below_1px", "ok_rate", "accepted_above_1px"):
             assert 0.0 <= v[k] <= 1.0
         assert v["final_err_px_median"] >= 0 and v["ms"]["n"] == 2
-    assert "Alignment convergence basin" in (out / "bench.md").read_text()
+    assert set(doc["part_runs"]) == {"model", "align"}
+    assert doc["part_runs"]["align"]["command"] == f"xwing bench --out {out} --only align --align-samples 2"
+    md = (out / "bench.md").read_text()
+    assert "Alignment convergence basin" in md and "Network latency" in md
 
 
 def test_accuracy_part_evaluates_both_recipes(tiny_onnx, tmp_path):

@@ -98,9 +98,12 @@ def test_export_cli_and_corrupt_checkpoint(exported, tmp_path, capsys):
     from xwing.cli import main
 
     d, _, _ = exported
-    assert main(["export", str(d / "weights.pt"), "--out", str(tmp_path / "x.onnx")]) == 0
+    assert main(["export", str(d / "weights.pt"), "--out", str(tmp_path / "x.onnx"),
+                 "--pt-out", str(tmp_path / "x.pt")]) == 0
     out = capsys.readouterr().out
     assert json.loads(out.strip().splitlines()[-1])["max_abs_diff"] < 1e-3
+    half = torch.load(tmp_path / "x.pt", weights_only=True)
+    assert all(v.dtype == torch.float16 for v in half["model"].values() if v.is_floating_point())
     bad = tmp_path / "corrupt.pt"
     bad.write_bytes((d / "weights.pt").read_bytes()[:1000])
     assert main(["export", str(bad), "--out", str(tmp_path / "y.onnx")]) == 2

@@ -6,7 +6,7 @@ import pytest
 from xwing.augment import (AugmentConfig, PointSet, augment, hflip, hflip_exact, point_set, rot90, rot90_exact,
                            similarity)
 from xwing.camera import seed_camera
-from xwing.heatmap import HeatmapCodec, sigmoid
+from xwing.heatmap import HeatmapCodec, resolve_roll, side_of, sigmoid
 from xwing.keypoints import MIRROR_PAIRS, ROLL180_PAIRS, SEED_BOX_CORNERS, T_ROLL180
 from xwing.pose import make_T, rotvec_to_R
 from xwing.projection import project_points
@@ -170,3 +170,22 @@ def test_similarity_and_random_augment_keep_labels_exact(rng):
                                     AugmentConfig(hflip=0.5, rot90=0.5))
         assert img3.shape == img.shape and img3.dtype == np.uint8
         np.testing.assert_allclose(uv3, project_points(SEED_BOX_CORNERS, T3, K3), atol=1e-8)
+
+
+def test_side_of_tells_the_roll_relabelling_apart_and_resolve_picks_the_agreeing_one(rng):
+    pts = point_set("corners")
+    cam = seed_camera(128, 128)
+    for _ in range(20):
+        T = make_T(rotvec_to_R(rng.normal(size=3) * 2), [0.0, 0.0, 1.0])
+        uv = project_points(SEED_BOX_CORNERS, T, cam.K)
+        s_true, s_rolled = side_of(uv, SEED_BOX_CORNERS), side_of(uv[pts.roll180_perm], SEED_BOX_CORNERS)
+        assert np.sign(s_true) == -np.sign(s_rolled)
+        # top facing the camera <=> model +z points towards the camera (negative camera z)
+        top_visible = (T[:3, :3] @ [0, 0, 1.0])[2] < 0
+        seen = [uv[None], uv[pts.roll180_perm][None]]  # the net may output either labelling
+        logit = np.array([8.0 if s_true > 0 else -8.0])
+        for guess in seen:
+            got, _, alt, _, flip = resolve_roll(guess, np.ones((1, 8)), logit, SEED_BOX_CORNERS, pts.roll180_perm)
+            np.testing.assert_allclose(got[0], uv)
+            np.testing.assert_allclose(alt[0], uv[pts.roll180_perm])
+        assert (s_true < 0) == top_visible  # image y grows downwards

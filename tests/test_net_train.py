@@ -64,7 +64,8 @@ def test_symmetric_loss_accepts_the_roll_relabelling():
     perm = torch.tensor([5, 4, 7, 6, 1, 0, 3, 2])
     target = torch.from_numpy(heat)[None]
     logits_rolled = torch.log(target[:, perm].clamp_min(1e-6)) * 3  # predicts the other labelling
-    batch = {"heatmap": target, "weight": torch.from_numpy(w)[None], "present": torch.ones(1)}
+    batch = {"heatmap": target, "weight": torch.from_numpy(w)[None], "present": torch.ones(1),
+             "side": torch.ones(1)}
     scores = torch.zeros(1, 2)
     sym, parts_sym = compute_loss(logits_rolled, scores, batch, perm, TrainConfig(symmetric=True))
     plain, _ = compute_loss(logits_rolled, scores, batch, perm, TrainConfig(symmetric=False))

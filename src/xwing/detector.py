@@ -10,8 +10,9 @@ Input: RGB uint8 images (S, S, 3) (or (H, W, 3), both multiples of 32). Output:
 at integers), possibly outside it.
 
 The ship's 180-degree roll near-symmetry: the network predicts the points in
-one of two labellings and says, with ``flip``, which one; the detector returns
-``uv`` in the true labelling (its best guess) and ``uv_alt``, the same points
+one of two labellings, plus which side of the ship faces the camera; the
+detector returns ``uv`` in the labelling that agrees with that side (its best
+guess, see :func:`xwing.heatmap.resolve_roll`) and ``uv_alt``, the same points
 under the other labelling (the roll180 hypothesis), so a tracker can test both
 (e.g. against the previous pose) when ``flip`` is near 0.5.
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import XwingError
-from .heatmap import HeatmapCodec, sigmoid
+from .heatmap import HeatmapCodec, resolve_roll, sigmoid
 
 #: Metadata key and format tag written by ``xwing export``.
 META_KEY = "xwing"
@@ -145,16 +146,13 @@ class OnnxDetector:
         heat, scores = self.raw(images)
         uv, conf = self.codec.decode(heat)  # (B, K, 2), (B, K)
         presence = sigmoid(scores[:, 0])
-        flip = sigmoid(scores[:, 1]) if self.symmetric else np.zeros(len(uv))
-        out = []
-        rp = self.roll180_perm
-        for i in range(len(uv)):
-            a_uv, a_conf = uv[i], conf[i]
-            b_uv, b_conf = uv[i][rp], conf[i][rp]  # the roll-relabelled hypothesis
-            if flip[i] > 0.5:
-                a_uv, a_conf, b_uv, b_conf = b_uv, b_conf, a_uv, a_conf
-            out.append(Detection(a_uv, a_conf, float(presence[i]), float(flip[i]), b_uv, b_conf))
-        return out
+        if self.symmetric:
+            uv, conf, uv_alt, conf_alt, flip = resolve_roll(uv, conf, scores[:, 1], self.points_3d,
+                                                            self.roll180_perm)
+        else:
+            uv_alt, conf_alt, flip = uv[:, self.roll180_perm], conf[:, self.roll180_perm], np.zeros(len(uv))
+        return [Detection(uv[i], conf[i], float(presence[i]), float(flip[i]), uv_alt[i], conf_alt[i])
+                for i in range(len(uv))]
 
     def __call__(self, image_rgb: np.ndarray) -> Detection:
         """(S, S, 3) uint8 RGB -> :class:`Detection`."""

@@ -102,6 +102,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="models/xwing.onnx", help="output ONNX file (default models/xwing.onnx)")
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--no-check", dest="check", action="store_false", help="skip the ONNX vs PyTorch check")
+    p.add_argument("--pt-out", default=None, metavar="PATH",
+                   help="also write the checkpoint's fp16 weights file (e.g. models/xwing.pt) for later training")
     p.add_argument("--bench", action="store_true",
                    help="after export, print ONNX Runtime batch-1 latency (ms, median) at 128, 160 and 256 px")
     p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads for --bench (0: default)")
@@ -133,8 +135,22 @@ def benchmark(path: str | Path, sizes=(128, 160, 256), repeats: int = 50, thread
     return out
 
 
+def save_fp16_weights(checkpoint: str | Path, out: str | Path) -> float:
+    """Checkpoint -> small fp16 weights file (what ``xwing train --init`` and export read); MB."""
+    from .train import load_checkpoint, save_checkpoint
+
+    ck = load_checkpoint(checkpoint)
+    small = {k: ck[k] for k in ("config", "points", "codec", "net", "camera", "images_seen", "step") if k in ck}
+    small["model"] = {k: v.half() if v.is_floating_point() else v for k, v in ck["model"].items()}
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(Path(out), small)
+    return Path(out).stat().st_size / 1e6
+
+
 def run(args) -> int:
     meta = export_onnx(args.checkpoint, args.out, opset=args.opset, check=args.check)
+    if args.pt_out:
+        print(f"wrote {args.pt_out} ({save_fp16_weights(args.checkpoint, args.pt_out):.1f} MB, fp16)")
     diff = meta.get("max_abs_diff")
     print(f"wrote {args.out} ({meta['size_mb']:.1f} MB): input {meta['input_size']} px (any multiple of 32), "
           f"{len(meta['points']['points_3d'])} keypoints ({meta['train']['points']}), "

@@ -237,3 +237,64 @@ def sigmoid(x):
     """Numerically safe logistic function (numpy)."""
     x = np.asarray(x, dtype=np.float64)
     return np.where(x >= 0, 1.0 / (1.0 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1.0 + np.exp(-np.abs(x))))
+
+
+# --- the 180-degree roll near-symmetry ---------------------------------------------------------
+
+
+def side_of(uv: np.ndarray, points_3d: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Which side of the model's x-y plane faces the camera, from 2D keypoints alone.
+
+    Fits the affine map ``uv ~ A (x, y) + b`` from the model points' (x, y) to their
+    pixels (least squares over finite, valid points) and returns ``det(A)`` (...,):
+    negative when the top (+z) faces the camera (image y grows downwards), positive
+    for the bottom; the sign also flips between
+    a labelling and its 180-degree-roll relabelling (x -> -x). The network's
+    *side* output is trained on the sign for the true labels, so at inference the
+    labelling whose sign agrees with it is chosen (:func:`resolve_roll`).
+
+    Args:
+        uv: (K, 2) or (B, K, 2) pixels. points_3d: (K, 3). valid: (K,) or (B, K) bool.
+    """
+    uv = np.asarray(uv, np.float64)
+    squeeze = uv.ndim == 2
+    if squeeze:
+        uv = uv[None]
+    b, k, _ = uv.shape
+    ok = np.isfinite(uv).all(axis=-1)
+    if valid is not None:
+        ok &= np.broadcast_to(np.asarray(valid, bool), (b, k))
+    X = np.concatenate([np.asarray(points_3d, np.float64)[:, :2], np.ones((k, 1))], axis=1)  # (K, 3)
+    out = np.zeros(b)
+    for i in range(b):
+        m = ok[i]
+        if m.sum() < 3:
+            continue
+        coef, *_ = np.linalg.lstsq(X[m], uv[i, m], rcond=None)  # (3, 2): rows x, y, 1
+        out[i] = np.linalg.det(coef[:2].T)
+    return out[0] if squeeze else out
+
+
+def resolve_roll(uv: np.ndarray, conf: np.ndarray, side_logit: np.ndarray, points_3d: np.ndarray,
+                 roll180_perm: np.ndarray):
+    """Pick, per image, the labelling (as predicted, or roll-relabelled) whose
+    :func:`side_of` agrees with the network's side output.
+
+    Args:
+        uv: (B, K, 2), conf: (B, K) as decoded; side_logit: (B,).
+
+    Returns:
+        uv, conf (chosen), uv_alt, conf_alt (the other hypothesis), flip (B,): the
+        probability that the prediction's own labelling was the rolled one.
+    """
+    p_side = sigmoid(side_logit)
+    s = side_of(uv, points_3d) > 0  # (B,) the side the predicted labelling implies
+    flip = np.where(s, 1.0 - p_side, p_side)
+    rp = np.asarray(roll180_perm)
+    uv_r, conf_r = uv[:, rp], conf[:, rp]
+    do = flip > 0.5
+    uv_true = np.where(do[:, None, None], uv_r, uv)
+    conf_true = np.where(do[:, None], conf_r, conf)
+    uv_alt = np.where(do[:, None, None], uv, uv_r)
+    conf_alt = np.where(do[:, None], conf, conf_r)
+    return uv_true, conf_true, uv_alt, conf_alt, flip

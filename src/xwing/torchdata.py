@@ -15,6 +15,7 @@ An item is a dict of tensors::
     K         (3, 3) float64 intrinsics of the input image
     T_cam_obj (4, 4) float64 pose
     present   () float32 1 if the ship is in view
+    side      () float32 1 if heatmap.side_of(true keypoints) > 0 (which side faces the camera)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from .augment import AugmentConfig, PointSet, augment
-from .heatmap import HeatmapCodec
+from .heatmap import HeatmapCodec, side_of
 from .projection import in_image, project_points
 
 
@@ -57,6 +58,7 @@ def make_item(image, K, T_cam_obj, present: bool, pts: PointSet, codec: HeatmapC
     if codec.seed_targets:  # the seed labelled only the frame; off-frame points at (0, 0)
         valid = np.isfinite(uv).all(axis=1)
     heat, weight = codec.encode(np.nan_to_num(uv, nan=-1e6), size, size, valid)
+    side = float(side_of(uv, pts.points_3d) > 0)  # which side faces the camera (true labels)
     return {
         "image": torch.from_numpy(np.ascontiguousarray(image)),
         "heatmap": torch.from_numpy(heat),
@@ -65,6 +67,7 @@ def make_item(image, K, T_cam_obj, present: bool, pts: PointSet, codec: HeatmapC
         "K": torch.from_numpy(np.asarray(K, np.float64)),
         "T_cam_obj": torch.from_numpy(np.asarray(T_cam_obj, np.float64)),
         "present": torch.tensor(float(present)),
+        "side": torch.tensor(side),
     }
 
 

@@ -14,9 +14,11 @@ The ship's 180-degree roll near-symmetry (FACTS.md) is handled explicitly
 (``symmetric=True``): the keypoint loss of each image is the smaller of its
 loss against the true labelling and against the roll-relabelled one
 (``PointSet.roll180_perm``), so the net never has to guess top from bottom to
-localise points; a second global output, *flip*, is trained to say which of the
-two labellings the net chose (only the canopy and droid tell). Inference
-applies the flip to get true labels and keeps the other labelling for checks.
+localise points. A second global output, *side*, says which side of the ship
+faces the camera (only the canopy and droid tell); the two labellings imply
+opposite sides (:func:`xwing.heatmap.side_of`, from the 2D points alone), so
+inference keeps the labelling that agrees with it, and the other one as a
+second hypothesis (:func:`xwing.heatmap.resolve_roll`).
 
 Heatmap loss ``ce``: cross-entropy between the spatial softmax of the logits
 and the normalised Gaussian target (leaves the all-zeros plateau that MSE sits
@@ -65,7 +67,7 @@ class TrainConfig:
     loss: str = "ce"  # "ce" | "mse"
     symmetric: bool = True
     presence_weight: float = 0.2
-    flip_weight: float = 0.2
+    flip_weight: float = 0.5
     # data
     input_size: int = 128
     view: str = "crop"  # generator view: "crop" (ship-centred crops) or "full"
@@ -173,7 +175,10 @@ def compute_loss(heat, scores, batch, roll_perm, cfg: TrainConfig):
     n_present = present.sum().clamp_min(1.0)
     loss_kp = (l_kp * present).sum() / n_present
     loss_presence = F.binary_cross_entropy_with_logits(scores[:, 0].float(), present)
-    loss_flip = (F.binary_cross_entropy_with_logits(scores[:, 1].float(), flipped, reduction="none")
+    # The second score says which side of the ship faces the camera (an image property,
+    # independent of the labelling the keypoint head happened to pick); inference picks
+    # the labelling that agrees with it (heatmap.resolve_roll).
+    loss_flip = (F.binary_cross_entropy_with_logits(scores[:, 1].float(), batch["side"], reduction="none")
                  * present).sum() / n_present
     total = loss_kp + cfg.presence_weight * loss_presence
     if cfg.symmetric:
@@ -189,20 +194,17 @@ def compute_loss(heat, scores, batch, roll_perm, cfg: TrainConfig):
 
 def decode_outputs(heat, scores, codec, pts, symmetric: bool):
     """Network outputs (numpy) -> (uv (B, K, 2), conf (B, K), presence (B,), flip (B,),
-    uv_alt (B, K, 2)): keypoints in their true labelling when the flip output says
-    so; ``uv_alt`` is the other (roll-relabelled) hypothesis."""
-    from .heatmap import sigmoid
+    uv_alt (B, K, 2)): keypoints in the labelling that agrees with the side output
+    (when ``symmetric``); ``uv_alt`` is the other (roll-relabelled) hypothesis."""
+    from .heatmap import resolve_roll, sigmoid
 
     uv, conf = codec.decode(heat)
     presence = sigmoid(scores[:, 0])
-    flip = sigmoid(scores[:, 1]) if symmetric else np.zeros(len(uv))
-    rp = np.asarray(pts.roll180_perm)
-    uv_rolled, conf_rolled = uv[:, rp], conf[:, rp]
-    do = flip > 0.5
-    uv_true = np.where(do[:, None, None], uv_rolled, uv)
-    conf_true = np.where(do[:, None], conf_rolled, conf)
-    uv_alt = np.where(do[:, None, None], uv, uv_rolled)
-    return uv_true, conf_true, presence, flip, uv_alt
+    if symmetric:
+        uv, conf, uv_alt, _, flip = resolve_roll(uv, conf, scores[:, 1], pts.points_3d, pts.roll180_perm)
+    else:
+        uv_alt, flip = uv[:, np.asarray(pts.roll180_perm)], np.zeros(len(uv))
+    return uv, conf, presence, flip, uv_alt
 
 
 def validate(model, items, codec, pts, cfg: TrainConfig, device) -> dict:
@@ -340,8 +342,14 @@ def _set_rng_state(s: dict) -> None:
 # --- the run ------------------------------------------------------------------------------------
 
 
-def train(cfg: TrainConfig, resume: bool = False) -> dict:
-    """Run training; returns the last validation metrics."""
+def train(cfg: TrainConfig, resume: bool = False, extend_epochs: bool = False) -> dict:
+    """Run training; returns the last validation metrics.
+
+    With ``resume`` the run in ``cfg.out`` continues from ``last.pt`` under its saved
+    config; only run-control fields (max_minutes, max_steps, workers, device) come
+    from ``cfg``, and ``epochs`` too when ``extend_epochs`` (a longer schedule: from
+    then on no longer the same run as the original one).
+    """
     import torch
     import torch.distributed as dist
     from torch.utils.data import DataLoader
@@ -379,7 +387,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         ck = load_checkpoint(ck_path)
         saved = TrainConfig.from_dict(ck["config"])
         cfg = replace(saved, max_minutes=cfg.max_minutes, max_steps=cfg.max_steps, workers=cfg.workers,
-                      device=cfg.device, epochs=max(cfg.epochs, saved.epochs) if cfg.epochs else saved.epochs)
+                      device=cfg.device, epochs=cfg.epochs if extend_epochs else saved.epochs)
     if main_proc:
         atomic_write_json(out / "config.json", cfg.to_dict())
 
@@ -610,7 +618,7 @@ def run(args) -> int:
             raise XwingError("training directory not found", d)
     if cfg.input_size % 32:
         raise XwingError(f"--input-size must be a multiple of 32, got {cfg.input_size}")
-    metrics = train(cfg, resume=args.resume)
+    metrics = train(cfg, resume=args.resume, extend_epochs=args.epochs is not None)
     if metrics:
         print("final validation: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                                              for k, v in metrics.items()))

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..camera import Camera
 from ..keypoints import SEED_BOX_CORNERS
-from ..pose import make_T, random_rotation  # noqa: F401  (re-exported for callers of the sampler)
+from ..pose import make_T, random_rotation
 from ..projection import in_image, project_points
 
 CATEGORIES = ("inside", "truncated", "cut", "out")
