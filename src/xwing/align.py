@@ -18,8 +18,14 @@ Per iteration, at the current pose ``T``:
    ``dM/dxi = -grad M . du/dxi`` from each boundary pixel's 3D point (depth from the
    raster). The blur ``G_s`` goes coarse to fine (wide basin first, exact last).
 
-A quality figure (the weighted share of band pixels the final silhouette
-explains) lets callers reject a failed alignment instead of reporting it.
+Two figures let callers reject a failed alignment instead of reporting it: the
+quality (the contrast-weighted share of band pixels the final silhouette
+explains) and the edge score (image gradient on the model's outline over that
+2-4 px away from it, at native resolution). The colour model adapts to
+wherever the silhouette is, so quality alone also accepts poses several pixels
+off; the edge score does not: measured on 30 rendered images, its median is 4.6
+at the true pose, 4.3 / 2.3 / 1.2 / 0.95 at 1 / 3 / 6 / 12 px off (10th
+percentile 2.9 at the true pose, 90th 2.2 at 6 px off).
 Numpy + OpenCV only.
 """
 
@@ -55,6 +61,7 @@ class AlignConfig:
             directions a silhouette cannot see (e.g. a nose-on ship's pitch)
             while the hundreds of band pixels dominate the others.
         min_quality: below this, the alignment is reported as failed.
+        min_edge_score: below this edge score (see the module doc), too.
         max_shift_px: an alignment moving the box corners further than this
             (mean, image pixels) is treated as a divergence.
     """
@@ -71,6 +78,7 @@ class AlignConfig:
     huber: float = 0.25
     prior_weight: float = 0.05
     min_quality: float = 0.6
+    min_edge_score: float = 2.0
     max_shift_px: float = 5.0
 
     def to_json(self) -> str:
@@ -85,6 +93,7 @@ class AlignResult:
         quality: share of band pixels explained, each weighted by its
             ship/background contrast, in [0, 1].
         quality_init: the same at the initial pose.
+        edge_score: image gradient on the final outline over that beside it.
         shift_px: mean motion of the box corners in image pixels.
         iterations: Gauss-Newton steps taken.
         history: cost per step (for convergence plots).
@@ -94,6 +103,7 @@ class AlignResult:
     ok: bool
     quality: float
     quality_init: float
+    edge_score: float
     shift_px: float
     iterations: int
     history: list = field(default_factory=list)
@@ -210,6 +220,22 @@ def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(img, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
 
 
+def edge_score(image_rgb: np.ndarray, coverage: np.ndarray) -> float:
+    """Mean image gradient magnitude on the outline of ``coverage`` (H, W) over the
+    mean 2-4 px away from it: high when the outline sits on the image's edges."""
+    import cv2
+
+    gray = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    G = cv2.magnitude(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3))
+    outline = ((coverage > 0.02) & (coverage < 0.98)).astype(np.uint8)
+    if not outline.any():
+        return 0.0
+    k = np.ones((3, 3), np.uint8)
+    on = cv2.dilate(outline, k, iterations=1) > 0
+    ring = (cv2.dilate(outline, k, iterations=4) > 0) & ~(cv2.dilate(outline, k, iterations=2) > 0)
+    return float(G[on].mean() / (G[ring].mean() + 1e-3)) if ring.any() else 0.0
+
+
 def working_crop(T_cam_obj: np.ndarray, K: np.ndarray, box_corners: np.ndarray, config: AlignConfig) -> CropMap:
     """The crop :func:`align` works on: centred on the projected box, zoom capped."""
     uv = project_points(box_corners, T_cam_obj, K)
@@ -297,6 +323,8 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
     r, Ms, As, conf, band = evaluate(T, 0.0)
     quality = quality_of(Ms, As, conf, band)
     shift = float(np.linalg.norm(project_points(corners, T, K) - project_points(corners, T_init, K), axis=1).mean())
+    full = rasterize(vertices, faces, T, K, image_rgb.shape[1], image_rgb.shape[0], 2, want_depth=False)
+    edge = edge_score(image_rgb, full.coverage)
     ok = bool(np.all(np.isfinite(T)) and quality >= config.min_quality and shift <= config.max_shift_px
-              and quality >= quality_init - 0.05)
-    return AlignResult(T if ok else T_init.copy(), ok, quality, quality_init, shift, steps, history)
+              and quality >= quality_init - 0.05 and edge >= config.min_edge_score)
+    return AlignResult(T if ok else T_init.copy(), ok, quality, quality_init, edge, shift, steps, history)
