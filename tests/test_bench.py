@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from _gl import require_gl
 from xwing.bench import ALIGN_STARTS_PX, perturb_to_error, spread
 from xwing.camera import seed_camera
 from xwing.cli import main
@@ -55,6 +56,8 @@ def test_spread_of_known_values():
 
 
 def test_model_and_track_parts_write_every_key(tiny_onnx, tmp_path):
+    pytest.importorskip("moderngl")
+    require_gl()  # the flight is rendered
     out = tmp_path / "b"
     assert bench(out, "--only", "model", "--only", "track", "--model", str(tiny_onnx), "--seed-ckpt", str(tiny_onnx),
                  "--repeats", "2", "--warmup", "0", "--flight-frames", "8", "--track-repeats", "1",
@@ -82,6 +85,7 @@ def test_model_and_track_parts_write_every_key(tiny_onnx, tmp_path):
 
 def test_align_part_and_partial_rerun_keeps_earlier_parts(tiny_onnx, tmp_path):
     pytest.importorskip("moderngl")
+    require_gl()
     out = tmp_path / "b"
     assert bench(out, "--only", "model", "--model", str(tiny_onnx), "--seed-ckpt", str(tiny_onnx),
                  "--repeats", "1", "--warmup", "0") == 0
