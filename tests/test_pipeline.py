@@ -124,6 +124,25 @@ def test_roll_relabelled_keypoints_are_resolved_by_the_prior(rng):
     assert rotation_error_deg(p.T_cam_obj[:3, :3], T[:3, :3]) < 3.0
 
 
+def test_a_closer_look_decides_the_roll_itself(rng):
+    """Zoom and locate passes use the coarse pass's pose to start PnP, not to pick the
+    roll: a rolled coarse pose must not drag a correct zoomed detection along."""
+    from xwing.keypoints import T_ROLL180
+
+    cam = seed_camera()
+    det = OracleDetector(input_size=128, flip_rate=0.0, noise_px=0.2)  # right labelling, confident
+    est = PoseEstimator(det, cam, PipelineConfig())
+    T = random_pose(rng)
+    det.set_truth(T, cam)
+    crop = est.zoom_crop(T, 128)
+    T_rolled = T @ T_ROLL180
+    img = np.zeros((256, 256, 3), np.uint8)
+    zoomed = est.run_pass(img, crop, "zoom1", T_init=T_rolled, roll_prior=False)
+    assert zoomed.ok and rotation_error_deg(zoomed.T_cam_obj[:3, :3], T[:3, :3]) < 3.0
+    tracked = est.run_pass(img, crop, "track", T_init=T_rolled)  # a temporal prior does decide
+    assert tracked.ok and rotation_error_deg(tracked.T_cam_obj[:3, :3], T_rolled[:3, :3]) < 3.0
+
+
 def test_crop_map_round_trip_is_exact(rng):
     crop = CropMap(2.37, -101.3, 55.25, 128, 128)
     uv = rng.uniform(-50, 300, (100, 2))
