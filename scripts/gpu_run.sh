@@ -56,8 +56,9 @@ $PY -m xwing export "$CKPT" --out "$RUN/xwing.onnx"
 $PY -m xwing export "$RUN/weights.pt" --out "$RUN/xwing_last.onnx" --no-check >/dev/null
 
 echo "== quick eval"
-if $PY -m xwing eval --help >/dev/null 2>&1 && [[ -d data/testset ]]; then
-  $PY -m xwing eval "$RUN/xwing.onnx" data/testset --out "$RUN/eval"
+TESTSET=${TESTSET:-data/test}
+if $PY -m xwing eval --help >/dev/null 2>&1 && [[ -d "$TESTSET" ]]; then
+  $PY -m xwing eval "$RUN/xwing.onnx" "$TESTSET" --out "$RUN/eval" --refine none --limit "${NEVAL:-300}"
 else
   # No test set or no `xwing eval` here: the detector + PnP on fresh rendered full frames.
   $PY - "$RUN/xwing.onnx" <<'PYEOF'

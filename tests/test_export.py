@@ -22,7 +22,7 @@ from xwing.train import TrainConfig, decode_outputs, make_parts, save_weights  #
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     d = tmp_path_factory.mktemp("export")
-    cfg = TrainConfig(backbone="mobilenetv3_small_050", channels=16, input_size=64, margin=4)
+    cfg = TrainConfig(backbone="mobilenetv3_small_050", channels=16, input_size=64, margin=4, points="corners")
     pts, codec, net_cfg = make_parts(cfg)
     torch.manual_seed(0)
     model = build_net(net_cfg).eval()

@@ -31,8 +31,8 @@ def box8(tmp_path_factory):
 
 
 def _cfg(out, data, **kw):
-    base = TrainConfig(out=str(out), data=(str(data),), input_size=128, batch_size=8, workers=0, val_size=8,
-                       lr=3e-3, warmup_steps=10, hflip=0.0, photometric=0.0, scale_min=1.0, scale_max=1.0,
+    base = TrainConfig(out=str(out), data=(str(data),), points="corners", input_size=128, batch_size=8, workers=0,
+                       val_size=8, lr=3e-3, warmup_steps=10, hflip=0.0, photometric=0.0, scale_min=1.0, scale_max=1.0,
                        translate=0.0, checkpoint_minutes=100.0, **TINY)
     return replace(base, **kw)
 
@@ -140,3 +140,14 @@ def test_rendered_dataset_items(tmp_path):
     again = ds[0]
     assert torch.equal(item["image"], again["image"])  # a position always gives the same image
     assert item["image"].shape == (128, 128, 3) and item["heatmap"].shape == (8, 48, 48)
+
+
+def test_init_takes_the_network_from_the_weights(box8, tmp_path):
+    torch.manual_seed(0)
+    train(_cfg(tmp_path / "a", box8, epochs=1, steps_per_epoch=1))
+    # a run whose own defaults differ (16 surface points, another width) starts from those weights
+    cfg = replace(_cfg(tmp_path / "b", box8, epochs=1, steps_per_epoch=1, init=str(tmp_path / "a" / "weights.pt")),
+                  points="surface16", channels=32)
+    train(cfg)
+    saved = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert saved["points"] == "corners" and saved["channels"] == 16

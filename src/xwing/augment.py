@@ -92,9 +92,7 @@ def point_set(name: str = "corners", mesh=None) -> PointSet:
         from .render.mesh import xwing_mesh
 
         mesh = xwing_mesh()
-    surf = np.asarray(mesh.surface_points(20000, seed=0), np.float64)
-    import cv2  # noqa: F401  (keeps this module's deps to numpy/cv2)
-
+    surf = np.asarray(mesh.surface_points(8000, seed=0), np.float64)
     signs = [np.array(s) for s in ((-1, 1, 1), (-1, 1, -1), (1, 1, -1))]
 
     def nn_dist(q):
@@ -107,7 +105,7 @@ def point_set(name: str = "corners", mesh=None) -> PointSet:
     # One quadrant (its orbit fills the rest), away from the mirror plane so that
     # mirror partners are distinct points in the image (>= 6 cm apart).
     cand = surf[(surf[:, 0] > 0.03) & (surf[:, 2] > 1e-3)]
-    cand = cand[::max(1, len(cand) // 3000)]
+    cand = cand[::max(1, len(cand) // 1000)]
     ok = np.ones(len(cand), bool)
     for s in signs:
         ok &= nn_dist(cand * s) < 3e-3

@@ -52,6 +52,17 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, check:
                   "loss": cfg.loss, "points": cfg.points, "seed": cfg.seed,
                   "data": list(cfg.data) or f"rendered on the fly (view={cfg.view})"},
     }
+    if not cfg.data and cfg.view == "crop":  # how full the ship filled the training crops (for zoomed passes)
+        fill = json.loads(cfg.render_options or "{}").get("crop_fill")
+        if fill is None:
+            try:
+                from .render.generator import GeneratorConfig
+
+                fill = list(GeneratorConfig().crop_fill)
+            except Exception:  # noqa: BLE001 - the render extras are optional here
+                fill = None
+        meta["train"]["crop_fill"] = fill
+    meta["train"]["view"] = "folders" if cfg.data else cfg.view
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices

@@ -77,17 +77,20 @@ class FolderDataset(Dataset):
 
     Args:
         roots: one or more directories (concatenated).
+        subset: a slice of the concatenated samples to use (default all).
         pts, codec, size: point set, codec, network input side.
         seed: base seed; aug: augmentation (None: none, e.g. for validation).
     """
 
     def __init__(self, roots, pts: PointSet, codec: HeatmapCodec, size: int, seed: int = 0,
-                 aug: AugmentConfig | None = None):
+                 aug: AugmentConfig | None = None, subset: slice | None = None):
         from .dataset import SeedDataset
 
         self.sets = [SeedDataset(r, points=pts.points_3d) for r in ([roots] if isinstance(roots, (str, Path))
                                                                      else roots)]
         self.index = [(si, i) for si, ds in enumerate(self.sets) for i in range(len(ds))]
+        if subset is not None:  # e.g. hold out the last images for validation
+            self.index = self.index[subset]
         self.pts, self.codec, self.size, self.seed, self.aug = pts, codec, size, seed, aug
         self._perm_cache: tuple[int, np.ndarray] | None = None
 
