@@ -105,11 +105,15 @@ def refine_lm(T_cam_obj: np.ndarray, pts_3d: np.ndarray, pts_2d: np.ndarray, K: 
         J = (J * sw[:, :, None]).reshape(-1, 6)  # (2N, 6)
         H, g = J.T @ J, J.T @ r
         improved, old_cost = False, cost
-        gn_step = -np.linalg.solve(H + 1e-12 * np.eye(6), g)
-        if -(g @ gn_step) <= 1e-12 * cost + 1e-24:  # Gauss-Newton predicts no useful decrease: converged
+        gn_step = _solve6(H + 1e-12 * np.eye(6), g)
+        # Degenerate points (H singular), or Gauss-Newton predicts no useful decrease: done.
+        if gn_step is None or -(g @ gn_step) <= 1e-12 * cost + 1e-24:
             break
         for _ in range(10):
-            step = -np.linalg.solve(H + lam * np.diag(np.diag(H) + 1e-12), g)
+            step = _solve6(H + lam * np.diag(np.diag(H) + 1e-12), g)
+            if step is None:
+                lam *= 10
+                continue
             T_new = se3_exp(step) @ T
             new_cost, r_new, X_new = cost_of(T_new)
             if new_cost < cost:
@@ -217,6 +221,15 @@ def _fast_path(x2, X3, w, K, threshold_px, T_prior):
     if np.sqrt(np.mean(e[inl] ** 2)) > 0.5 * threshold_px:
         return None
     return T, inl
+
+
+def _solve6(A: np.ndarray, g: np.ndarray) -> np.ndarray | None:
+    """The step ``-A^-1 g`` (6,), or None when ``A`` (6, 6) is singular or not finite."""
+    try:
+        step = -np.linalg.solve(A, g)
+    except np.linalg.LinAlgError:
+        return None
+    return step if np.all(np.isfinite(step)) else None
 
 
 def _sqpnp(pts_3d: np.ndarray, pts_2d: np.ndarray, K: np.ndarray) -> np.ndarray | None:
