@@ -25,9 +25,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", default="models/xwing.onnx", help="ONNX model (default models/xwing.onnx)")
     parser.add_argument("--camera", default=None, help="camera file (seed camera_info.json or calibration)")
     parser.add_argument("--out", default="out/predict", help="output directory (default out/predict)")
-    parser.add_argument("--refine", choices=("none", "zoom", "full"), default="zoom",
+    parser.add_argument("--refine", choices=("none", "zoom", "full"), default="full",
                         help="none: first pass only; zoom: plus zoomed passes; full: plus silhouette alignment "
-                             "(default zoom)")
+                             "(default full, the best measured: see xwing eval)")
     parser.add_argument("--input-size", type=int, default=0, help="network input side (default: the model's)")
     parser.add_argument("--providers", nargs="+", default=None, help="ONNX Runtime execution providers")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: one per core)")
