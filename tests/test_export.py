@@ -15,7 +15,7 @@ from xwing.camera import seed_camera  # noqa: E402
 from xwing.detector import Detection, OnnxDetector, load_detector, read_metadata  # noqa: E402
 from xwing.errors import XwingError  # noqa: E402
 from xwing.export import export_onnx  # noqa: E402
-from xwing.net import NetConfig, build_net  # noqa: E402
+from xwing.net import build_net  # noqa: E402
 from xwing.train import TrainConfig, decode_outputs, make_parts, save_weights  # noqa: E402
 
 

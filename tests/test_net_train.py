@@ -18,7 +18,7 @@ from xwing.errors import XwingError  # noqa: E402
 from xwing.heatmap import HeatmapCodec  # noqa: E402
 from xwing.net import NetConfig, build_net  # noqa: E402
 from xwing.train import (TrainConfig, compute_loss, load_checkpoint, model_from_checkpoint,  # noqa: E402
-                         save_weights, train)
+                         train)
 
 TINY = dict(backbone="mobilenetv3_small_050", channels=16)
 

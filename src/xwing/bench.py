@@ -263,17 +263,10 @@ def to_onnx(path: str | Path, out_dir: Path, name: str) -> Path:
     if not _torch_available():
         raise XwingError("a checkpoint needs torch to export (pip install 'xwing[train]'), or pass an .onnx file",
                          path)
-    from .export import export_onnx
+    from .export import checkpoint_to_onnx
 
-    out = out_dir / f"{name}.onnx"
     out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        export_onnx(path, out, check=False, verbose=False)
-    except XwingError:
-        raise
-    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
-        raise XwingError(f"not a loadable checkpoint ({type(e).__name__})", path) from None
-    return out
+    return checkpoint_to_onnx(path, out_dir / f"{name}.onnx")
 
 
 def resolve_recipes(cfg: BenchConfig, out: Path, notes: list[str], need_speed: bool = True) -> dict[str, Recipe]:

@@ -23,6 +23,18 @@ import numpy as np
 from .errors import XwingError
 
 
+def checkpoint_to_onnx(checkpoint: str | Path, out: str | Path) -> Path:
+    """Export a training checkpoint for inference (no check, quiet); any failure of a
+    bad file becomes one :class:`XwingError` naming it."""
+    try:
+        export_onnx(checkpoint, out, check=False, verbose=False)
+    except XwingError:
+        raise
+    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
+        raise XwingError(f"not a loadable checkpoint or ONNX model ({type(e).__name__})", checkpoint) from None
+    return Path(out)
+
+
 def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, check: bool = True,
                 verbose: bool = True) -> dict:
     """Export; returns the metadata dict plus ``max_abs_diff`` (when checked)."""

@@ -434,15 +434,9 @@ def load_detector(model: str, providers: list[str] | None = None, threads: int |
     # exporter, then use it exactly like a shipped model.
     import tempfile
 
-    from .export import export_onnx
+    from .export import checkpoint_to_onnx
 
-    tmp = Path(tempfile.mkdtemp(prefix="xwing-ckpt-")) / f"{path.stem}.onnx"
-    try:
-        export_onnx(path, tmp, check=False, verbose=False)
-    except XwingError:
-        raise
-    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
-        raise XwingError(f"not a loadable checkpoint or ONNX model ({type(e).__name__})", path) from None
+    tmp = checkpoint_to_onnx(path, Path(tempfile.mkdtemp(prefix="xwing-ckpt-")) / f"{path.stem}.onnx")
     from .detector import OnnxDetector
 
     return OnnxDetector(str(tmp), providers=providers, threads=threads)

@@ -37,7 +37,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +147,6 @@ def make_parts(cfg: TrainConfig):
 def keypoint_loss(heat, target, weight, cfg: TrainConfig):
     """Per-image keypoint loss (B,) of logits ``heat`` (B, K, Hc, Wc) against
     ``target`` (B, K, Hc, Wc) with ``weight`` (B, K)."""
-    import torch
     import torch.nn.functional as F
 
     heat = heat.float()
