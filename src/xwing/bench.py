@@ -281,18 +281,12 @@ def resolve_recipes(cfg: BenchConfig, out: Path, notes: list[str], need_speed: b
     elif shipped is not None and cfg.model != DEFAULT_SHIPPED:
         raise XwingError("model not found", cfg.model)
 
-    ours = Recipe("ours")
-    if cfg.ours_ckpt:
-        ours.onnx = str(to_onnx(cfg.ours_ckpt, models, "ours"))
-        ours.source, ours.trained = f"{cfg.ours_ckpt} (xwing train --preset fast)", True
-        ours.training = training_info(cfg.ours_ckpt) if (Path(cfg.ours_ckpt).suffix == ".onnx" or
-                                                          _torch_available()) else {}
-    seed = Recipe("seed")
-    if cfg.seed_ckpt:
-        seed.onnx = str(to_onnx(cfg.seed_ckpt, models, "seed"))
-        seed.source, seed.trained = f"{cfg.seed_ckpt} (xwing train --preset seed)", True
-        seed.training = training_info(cfg.seed_ckpt) if (Path(cfg.seed_ckpt).suffix == ".onnx" or
-                                                          _torch_available()) else {}
+    ours, seed = Recipe("ours"), Recipe("seed")
+    for r, ckpt, preset in ((ours, cfg.ours_ckpt, "fast"), (seed, cfg.seed_ckpt, "seed")):
+        if ckpt:
+            r.onnx = str(to_onnx(ckpt, models, r.name))
+            r.source, r.trained = f"{ckpt} (xwing train --preset {preset})", True
+            r.training = training_info(ckpt) if (Path(ckpt).suffix == ".onnx" or _torch_available()) else {}
     for r, want in ((ours, "fast"), (seed, "seed")):
         got = r.training.get("preset")
         if got and got != want:

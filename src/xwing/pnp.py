@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .pose import make_T, rotvec_to_R, se3_exp, transform_points
+from .pose import make_T, rotation_angle_deg, rotvec_to_R, se3_exp, transform_points
 
 
 @dataclass
@@ -191,7 +191,7 @@ def robust_cost(T: np.ndarray, pts_3d: np.ndarray, uv: np.ndarray, K: np.ndarray
 
 def angle_between_deg(T_a: np.ndarray, T_b: np.ndarray) -> float:
     """Rotation angle (degrees) between the rotations of two poses (4, 4)."""
-    return float(np.degrees(np.arccos(np.clip((np.trace(T_a[:3, :3] @ T_b[:3, :3].T) - 1) / 2, -1, 1))))
+    return rotation_angle_deg(T_a[:3, :3] @ T_b[:3, :3].T)
 
 
 def _fast_path(x2, X3, w, K, threshold_px, T_prior):
