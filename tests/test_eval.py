@@ -96,6 +96,8 @@ def test_eval_cli_writes_metrics_report_and_plots(tmp_path, capsys):
     assert rc == 0
     m = json.loads((out / "metrics.json").read_text())
     assert set(METRIC_KEYS) <= set(m) and set(METRIC_KEYS) <= set(m["in_image"]) and m["refine"] == "zoom"
+    assert m["star_field"]["n_images"] + m["cluttered"]["n_images"] == 6  # every image lands in one of the two
+    assert {"small_ships", "star_field", "cluttered"} <= set(m["stages"]["zoom"])
     assert 0 < m["kp_err_px_median"] < 2.0
     report = (out / "report.md").read_text()
     assert "| kp_err_px_median |" in report and "Per stage" in report
@@ -125,3 +127,24 @@ def test_stage_stats_keep_the_earlier_pose_where_a_stage_was_skipped():
     assert list(s) == ["first", "locate"]
     assert s["first"]["below_1px"] == 0.5 and s["first"]["ms_per_image"] == 2.0
     assert s["locate"]["below_1px"] == 1.0 and s["locate"]["below_05px"] == 0.5 and s["locate"]["n_run"] == 1
+
+
+def test_background_clutter_tells_a_flat_star_field_from_a_busy_background():
+    from xwing.evaluate import CLUTTER_THRESHOLD, background_clutter, background_subsets, ImageRecord
+
+    cam = seed_camera()
+    T = make_T(rotvec_to_R(np.array([0.4, -0.3, 0.2])), np.array([0.0, 0.0, 1.2]))
+    rng = np.random.default_rng(5)
+    flat = np.full((cam.height, cam.width, 3), 8, np.uint8)
+    flat[rng.integers(0, cam.height, 40), rng.integers(0, cam.width, 40)] = 255  # a few stars
+    import cv2
+
+    busy = cv2.GaussianBlur(rng.integers(0, 255, (cam.height, cam.width, 3)).astype(np.uint8), (0, 0), 1.5)
+    c_flat, c_busy = background_clutter(flat, T, cam), background_clutter(busy, T, cam)
+    assert c_flat < CLUTTER_THRESHOLD <= c_busy
+    T_away = make_T(np.eye(3), np.array([5.0, 0.0, 1.0]))  # ship out of view: not measured
+    assert math.isnan(background_clutter(flat, T_away, cam))
+    recs = [ImageRecord(T, T, np.zeros((8, 2)), np.zeros((8, 2)), True, clutter=c) for c in (c_flat, c_busy, math.nan)]
+    split = background_subsets(recs)
+    assert [r.clutter for r in split["star_field"]] == [c_flat]
+    assert [r.clutter for r in split["cluttered"]] == [c_busy]

@@ -21,10 +21,12 @@ Definitions (all with :mod:`xwing.metrics`; rates are fractions in [0, 1]):
   JSON ``null``.
 
 Subsets: ``in_image`` (all 8 true corners inside the image) and ``truncated``
-(at least one outside), each with the same keys, under those names in
-``metrics.json``. With ``--refine zoom``, ``stages`` holds, per pass (first,
-zoom), the median corner error, the share below 1 px and 0.5 px and ms per image,
-overall and for small ships (distance > 1.8).
+(at least one outside); ``star_field`` and ``cluttered`` (the background right
+around the ship, see :func:`background_clutter`: below or above
+``CLUTTER_THRESHOLD``); each with the same keys, under those names in
+``metrics.json``. ``stages`` holds, per pass (first, locate, zoom, align), the
+median corner error, the share below 1 px and 0.5 px and ms per image, overall,
+for small ships (distance > 1.8) and for star-field and cluttered backgrounds.
 
 MODEL: an ONNX file, ``oracle[:noise=..,outliers=..,seed=..]`` (true keypoints
 plus noise: checks the pipeline without a network), or a checkpoint where torch
@@ -49,6 +51,13 @@ METRIC_KEYS = ("n_images", "success_rate", "kp_err_px_median", "kp_err_px_mean",
                "rot_err_deg_median", "trans_err_rel_median", "add_01d", "adi_01d", "proj_5px", "speed_score_mean",
                "flip_rate", "ms_per_image", "kp_net_err_px_median")
 SMALL_SHIP_DISTANCE = 1.8
+#: Mean gradient magnitude (grey levels per pixel) around the ship that splits "star_field"
+#: (dark, nearly flat surroundings: on the test set, plain star fields and the dark parts of
+#: nebulae, about a third of the images) from "cluttered" (nebula structure at the ship's edges).
+CLUTTER_THRESHOLD = 2.5
+#: The band around the true silhouette where clutter is measured: the pixels that decide
+#: whether the ship's outline stands out (what both the network and the alignment look at).
+CLUTTER_BAND_PX = (2, 8)
 
 
 @lru_cache(maxsize=1)
@@ -74,6 +83,7 @@ class ImageRecord:
         net_err_px: (K,) raw network keypoint errors (image px), or None.
         ms: time for this image.
         stages: stage name -> (8,) corner errors of that pass's pose (for per-stage stats).
+        clutter: :func:`background_clutter` of the image (NaN: not measured).
     """
 
     T_gt: np.ndarray
@@ -86,6 +96,7 @@ class ImageRecord:
     ms: float = math.nan
     stages: dict = field(default_factory=dict)
     stage_ms: dict = field(default_factory=dict)
+    clutter: float = math.nan
 
     @property
     def distance(self) -> float:
@@ -109,6 +120,43 @@ def make_record(T_est: np.ndarray | None, T_gt: np.ndarray, camera, corners_3d: 
         net_err = keypoint_errors_px(uv_net, project_points(points_3d, T_gt, camera.K, camera.dist))
     inside = in_image(corners_gt, camera.width, camera.height)
     return ImageRecord(T_gt, T_est, corners_gt, corners_est, bool(inside.all()), int(inside.sum()), net_err, ms)
+
+
+def background_clutter(image_rgb: np.ndarray, T_gt: np.ndarray, camera) -> float:
+    """How busy the background is right around the ship: the mean gradient magnitude
+    (grey levels per pixel, Sobel / 8) over the pixels ``CLUTTER_BAND_PX`` away from
+    the true silhouette (rasterised in numpy from the procedural mesh). A flat dark
+    star field gives about 1-2, nebula structure 3-5; NaN when the ship is not in view.
+
+    Args:
+        image_rgb: (H, W, 3) uint8. T_gt: (4, 4) the true pose. camera: its Camera.
+    """
+    import cv2
+
+    from .raster import rasterize
+
+    _, _, verts = model_points()
+    faces = _mesh_faces()
+    h, w = image_rgb.shape[:2]
+    sil = (rasterize(verts, faces, T_gt, camera.K, w, h, supersample=1, want_depth=False).coverage > 0
+           ).astype(np.uint8)
+    if sil.sum() < 4:
+        return math.nan
+    lo, hi = CLUTTER_BAND_PX
+    band = (cv2.dilate(sil, np.ones((2 * hi + 1, 2 * hi + 1), np.uint8))
+            - cv2.dilate(sil, np.ones((2 * lo + 1, 2 * lo + 1), np.uint8))) > 0
+    if not band.any():
+        return math.nan
+    grey = cv2.cvtColor(np.ascontiguousarray(image_rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    mag = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)) / 8.0
+    return float(mag[band].mean())
+
+
+@lru_cache(maxsize=1)
+def _mesh_faces() -> np.ndarray:
+    from .render.mesh import xwing_mesh
+
+    return xwing_mesh().faces
 
 
 def _median(x) -> float:
@@ -164,7 +212,16 @@ def summarize_subsets(records: list[ImageRecord], camera) -> dict:
     out = summarize(records, camera)
     out["in_image"] = summarize([r for r in records if r.in_image], camera)
     out["truncated"] = summarize([r for r in records if not r.in_image], camera)
+    for name, rs in background_subsets(records).items():
+        out[name] = summarize(rs, camera)
     return out
+
+
+def background_subsets(records: list[ImageRecord]) -> dict:
+    """{"star_field": records below ``CLUTTER_THRESHOLD``, "cluttered": at or above it};
+    records whose clutter was not measured are in neither."""
+    return {"star_field": [r for r in records if r.clutter < CLUTTER_THRESHOLD],
+            "cluttered": [r for r in records if r.clutter >= CLUTTER_THRESHOLD]}
 
 
 STAGE_ORDER = ("first", "locate", "zoom", "align")
@@ -195,7 +252,8 @@ def stage_stats(records: list[ImageRecord]) -> dict:
                     "ms_per_image": float(np.mean(ms)) if ms else math.nan}
 
         out[name] = stats(records) | {
-            "small_ships": stats([r for r in records if r.distance > SMALL_SHIP_DISTANCE])}
+            "small_ships": stats([r for r in records if r.distance > SMALL_SHIP_DISTANCE])} | {
+            k: stats(rs) for k, rs in background_subsets(records).items()}
     return out
 
 
@@ -270,6 +328,7 @@ def evaluate(estimator, dataset, progress: bool = False, limit: int | None = Non
         ms = (time.perf_counter() - t0) * 1e3
         rec = make_record(est.T_cam_obj if est.ok else None, sample.T_cam_obj, cam, estimator.corners_3d,
                           est.uv_px, estimator.points_3d, ms)
+        rec.clutter = background_clutter(sample.image, sample.T_cam_obj, cam)
         last_ok_err = np.full(8, np.inf)
         for p in est.passes:
             # What the pipeline would answer after this stage: its pose if accepted, else the
@@ -304,19 +363,24 @@ def _fmt(v) -> str:
 def write_report(out_dir: Path, metrics: dict, title: str, notes: list[str] = ()) -> None:
     from .dataset import atomic_write_text
 
-    rows = ["| metric | all | in_image | truncated |", "|---|---|---|---|"]
+    subsets = [s for s in ("in_image", "truncated", "star_field", "cluttered") if s in metrics]
+    rows = ["| metric | all | " + " | ".join(subsets) + " |", "|---" * (len(subsets) + 2) + "|"]
     safe = metrics
     for k in METRIC_KEYS:
-        rows.append(f"| {k} | {_fmt(safe.get(k))} | {_fmt(safe['in_image'].get(k))} | "
-                    f"{_fmt(safe['truncated'].get(k))} |")
+        rows.append(f"| {k} | {_fmt(safe.get(k))} | " + " | ".join(_fmt(safe[s].get(k)) for s in subsets) + " |")
     lines = [f"# {title}", "", *rows, ""]
     if safe.get("stages"):
-        lines += ["## Per stage", "", "| stage | median corner err px | < 1 px | < 0.5 px | ms | small ships median |",
-                  "|---|---|---|---|---|---|"]
+        groups = [g for g in ("small_ships", "star_field", "cluttered") if g in next(iter(safe["stages"].values()))]
+        lines += ["## Per stage", "", "Median corner error (px) / share below 1 px / share below 0.5 px.", "",
+                  "| stage | all | ms | " + " | ".join(g.replace("_", " ") for g in groups) + " |",
+                  "|---" * (len(groups) + 3) + "|"]
+
+        def cell(s):
+            return f"{_fmt(s['kp_err_px_median'])} / {_fmt(s['below_1px'])} / {_fmt(s['below_05px'])}"
+
         for name, s in safe["stages"].items():
-            lines.append(f"| {name} | {_fmt(s['kp_err_px_median'])} | {_fmt(s['below_1px'])} | "
-                         f"{_fmt(s['below_05px'])} | {_fmt(s['ms_per_image'])} | "
-                         f"{_fmt(s['small_ships']['kp_err_px_median'])} |")
+            lines.append(f"| {name} | {cell(s)} | {_fmt(s['ms_per_image'])} | "
+                         + " | ".join(f"{cell(s[g])} (n={s[g]['n_images']})" for g in groups) + " |")
         lines.append("")
     for note in notes:
         lines.append(f"- {note}")
