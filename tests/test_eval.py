@@ -111,6 +111,12 @@ def test_eval_cli_errors(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     assert main(["eval", "oracle", str(tmp_path / "nodata"), "--out", str(tmp_path / "o")]) == 2
     assert "not found" in capsys.readouterr().err
+    bad_mesh = tmp_path / "ship.obj"
+    bad_mesh.write_text("v 0 0 0\n")  # no faces
+    assert main(["eval", "oracle", str(tmp_path / "ds"), "--out", str(tmp_path / "o"), "--mesh", str(bad_mesh)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "ship.obj" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o" / "metrics.json").exists()
 
 
 def test_stage_stats_keep_the_earlier_pose_where_a_stage_was_skipped():

@@ -165,11 +165,11 @@ def test_load_detector_errors(tmp_path):
 def test_full_refinement_aligns_the_silhouette_or_keeps_the_zoomed_pose():
     """A GL-free image: the X-wing's anti-aliased coverage, light on dark (xwing.raster)."""
     pytest.importorskip("xwing.align")
-    from xwing.pipeline import _align_mesh
+    from xwing.pipeline import alignment_mesh
     from xwing.raster import rasterize
 
     cam = seed_camera()
-    V, F = _align_mesh()
+    V, F = alignment_mesh()
     T = make_T(rotvec_to_R([0.6, -0.3, 0.4]), [0.03, -0.02, 1.4])
     cov = rasterize(V, F, T, cam.K, 256, 256, 4).coverage
     image = (20 + 200 * cov[..., None] * np.array([1.0, 0.95, 0.9])).astype(np.uint8)
@@ -186,3 +186,51 @@ def test_full_refinement_aligns_the_silhouette_or_keeps_the_zoomed_pose():
         assert corner_err(e, T, cam).mean() <= err_zoom + 0.05
     else:
         assert np.array_equal(e.T_cam_obj, zoomed.T_cam_obj)
+
+
+def _write_obj(path, vertices, faces):
+    lines = [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in vertices] + [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in faces]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_full_refinement_aligns_a_user_mesh_given_with_mesh(tmp_path):
+    """Alignment must use the user's model, not the procedural X-wing: a wedge-shaped ship
+    aligns with its own mesh and is not improved (or is rejected) with the X-wing's."""
+    pytest.importorskip("trimesh")
+    from xwing.keypoints import box_corners_of_points
+    from xwing.raster import rasterize
+
+    # An asymmetric wedge (a triangular prism with a fin): nothing like the X-wing.
+    V = np.array([[-0.12, -0.15, -0.02], [0.12, -0.15, -0.02], [0.0, 0.17, -0.02],
+                  [-0.12, -0.15, 0.03], [0.12, -0.15, 0.03], [0.0, 0.17, 0.03],
+                  [0.0, -0.15, 0.03], [0.0, -0.05, 0.03], [0.0, -0.15, 0.10]])
+    F = np.array([[0, 2, 1], [3, 4, 5], [0, 1, 4], [0, 4, 3], [1, 2, 5], [1, 5, 4], [2, 0, 3], [2, 3, 5],
+                  [6, 7, 8], [6, 8, 7]])
+    path = tmp_path / "wedge.obj"
+    _write_obj(path, V, F)
+    cam = seed_camera()
+    T = make_T(rotvec_to_R([0.7, -0.2, 0.5]), [0.02, -0.01, 1.1])
+    cov = rasterize(V, F, T, cam.K, 256, 256, 4).coverage
+    image = (15 + 210 * cov[..., None] * np.array([0.9, 0.95, 1.0])).astype(np.uint8)
+    corners = box_corners_of_points(V)
+
+    def run(mesh: str):
+        det = OracleDetector(points_3d=corners, input_size=128, noise_px=1.5, seed=3)
+        det.set_truth(T, cam)
+        cfg = PipelineConfig(refine="full", mesh=mesh)
+        e = PoseEstimator(det, cam, cfg, corners_3d=corners).estimate(image)
+        err = np.linalg.norm(project_points(corners, e.T_cam_obj, cam.K) - project_points(corners, T, cam.K),
+                             axis=1).mean()
+        zoomed = [p for p in e.passes if p.stage.startswith("zoom") and p.ok][-1]
+        err_zoom = np.linalg.norm(project_points(corners, zoomed.T_cam_obj, cam.K)
+                                  - project_points(corners, T, cam.K), axis=1).mean()
+        return e, err, err_zoom
+
+    own, err_own, err_zoom = run(str(path))
+    assert own.passes[-1].stage == "align" and own.passes[-1].ok
+    assert err_own < 0.5 and err_own < err_zoom
+    wrong, err_wrong, _ = run("")
+    assert (not wrong.passes[-1].ok) or err_wrong > err_own
+    with pytest.raises(XwingError, match="nothing.obj"):
+        PoseEstimator(OracleDetector(), cam, PipelineConfig(refine="full", mesh=str(tmp_path / "nothing.obj"))
+                      ).estimate(image)

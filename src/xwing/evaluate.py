@@ -60,13 +60,14 @@ CLUTTER_THRESHOLD = 2.5
 CLUTTER_BAND_PX = (2, 8)
 
 
-@lru_cache(maxsize=1)
-def model_points(n: int = 500) -> tuple[np.ndarray, float, np.ndarray]:
-    """(surface points (n, 3) for ADD/ADI, their diameter, mesh vertices (V, 3) for visibility),
-    from the procedural X-wing (:mod:`xwing.render.mesh`, numpy only)."""
-    from .render.mesh import xwing_mesh
+@lru_cache(maxsize=4)
+def model_points(mesh_path: str = "", fit_seed_box: bool = False, n: int = 500
+                 ) -> tuple[np.ndarray, float, np.ndarray]:
+    """(surface points (n, 3) for ADD/ADI, their diameter, mesh vertices (V, 3) for visibility)
+    of :func:`xwing.pipeline.model_mesh` (default: the procedural X-wing, numpy only)."""
+    from .pipeline import model_mesh
 
-    mesh = xwing_mesh()
+    mesh = model_mesh(mesh_path, fit_seed_box)
     pts = mesh.surface_points(n, seed=0)
     verts = mesh.vertices.astype(np.float64)
     return pts, model_diameter(pts), verts
@@ -122,7 +123,8 @@ def make_record(T_est: np.ndarray | None, T_gt: np.ndarray, camera, corners_3d: 
     return ImageRecord(T_gt, T_est, corners_gt, corners_est, bool(inside.all()), int(inside.sum()), net_err, ms)
 
 
-def background_clutter(image_rgb: np.ndarray, T_gt: np.ndarray, camera) -> float:
+def background_clutter(image_rgb: np.ndarray, T_gt: np.ndarray, camera, mesh: tuple[str, bool] = ("", False)
+                       ) -> float:
     """How busy the background is right around the ship: the mean gradient magnitude
     (grey levels per pixel, Sobel / 8) over the pixels ``CLUTTER_BAND_PX`` away from
     the true silhouette (rasterised in numpy from the procedural mesh). A flat dark
@@ -130,13 +132,14 @@ def background_clutter(image_rgb: np.ndarray, T_gt: np.ndarray, camera) -> float
 
     Args:
         image_rgb: (H, W, 3) uint8. T_gt: (4, 4) the true pose. camera: its Camera.
+        mesh: (mesh file, fit_seed_box) as in :func:`xwing.pipeline.model_mesh`.
     """
     import cv2
 
+    from .pipeline import alignment_mesh
     from .raster import rasterize
 
-    _, _, verts = model_points()
-    faces = _mesh_faces()
+    verts, faces = alignment_mesh(*mesh)
     h, w = image_rgb.shape[:2]
     sil = (rasterize(verts, faces, T_gt, camera.K, w, h, supersample=1, want_depth=False).coverage > 0
            ).astype(np.uint8)
@@ -152,21 +155,15 @@ def background_clutter(image_rgb: np.ndarray, T_gt: np.ndarray, camera) -> float
     return float(mag[band].mean())
 
 
-@lru_cache(maxsize=1)
-def _mesh_faces() -> np.ndarray:
-    from .render.mesh import xwing_mesh
-
-    return xwing_mesh().faces
-
-
 def _median(x) -> float:
     x = np.asarray(x, dtype=np.float64)
     return float(np.median(x)) if x.size else math.nan
 
 
-def summarize(records: list[ImageRecord], camera) -> dict:
-    """The metric keys (see the module doc) over ``records``."""
-    pts, diameter, _ = model_points()
+def summarize(records: list[ImageRecord], camera, mesh: tuple[str, bool] = ("", False)) -> dict:
+    """The metric keys (see the module doc) over ``records``; ADD/ADI/projection on ``mesh``
+    ((file, fit_seed_box), default the procedural X-wing)."""
+    pts, diameter, _ = model_points(*mesh)
     n = len(records)
     out: dict = {"n_images": n}
     if n == 0:
@@ -207,13 +204,14 @@ def summarize(records: list[ImageRecord], camera) -> dict:
     return out
 
 
-def summarize_subsets(records: list[ImageRecord], camera) -> dict:
-    """``summarize`` over all records, plus ``in_image`` and ``truncated`` sub-dicts."""
-    out = summarize(records, camera)
-    out["in_image"] = summarize([r for r in records if r.in_image], camera)
-    out["truncated"] = summarize([r for r in records if not r.in_image], camera)
+def summarize_subsets(records: list[ImageRecord], camera, mesh: tuple[str, bool] = ("", False)) -> dict:
+    """``summarize`` over all records, plus ``in_image``, ``truncated``, ``star_field`` and
+    ``cluttered`` sub-dicts."""
+    out = summarize(records, camera, mesh)
+    out["in_image"] = summarize([r for r in records if r.in_image], camera, mesh)
+    out["truncated"] = summarize([r for r in records if not r.in_image], camera, mesh)
     for name, rs in background_subsets(records).items():
-        out[name] = summarize(rs, camera)
+        out[name] = summarize(rs, camera, mesh)
     return out
 
 
@@ -271,16 +269,16 @@ def jitter_deg(T_est: list, T_gt: list) -> float:
     return float(np.sqrt(np.mean(np.square(angles)))) if angles else math.nan
 
 
-def ship_in_view(T_gt: np.ndarray, camera, min_share: float = 0.5) -> bool:
+def ship_in_view(T_gt: np.ndarray, camera, min_share: float = 0.5, mesh: tuple[str, bool] = ("", False)) -> bool:
     """At least ``min_share`` of the mesh's projected vertices inside the image."""
-    _, _, verts = model_points()
+    _, _, verts = model_points(*mesh)
     uv = project_points(verts, T_gt, camera.K, camera.dist)
     return bool(in_image(uv, camera.width, camera.height).mean() >= min_share)
 
 
-def lost_rate(statuses: list[str], T_gt: list, camera) -> float:
+def lost_rate(statuses: list[str], T_gt: list, camera, mesh: tuple[str, bool] = ("", False)) -> float:
     """Among frames with truth and the ship at least half in view, the share ``lost``."""
-    sel = [s for s, T in zip(statuses, T_gt) if T is not None and ship_in_view(T, camera)]
+    sel = [s for s, T in zip(statuses, T_gt) if T is not None and ship_in_view(T, camera, mesh=mesh)]
     return float(np.mean([s == "lost" for s in sel])) if sel else math.nan
 
 
@@ -312,6 +310,7 @@ def evaluate(estimator, dataset, progress: bool = False, limit: int | None = Non
     det = estimator.detector
     oracle = isinstance(det, OracleDetector)
     cam = dataset.camera
+    mesh = (estimator.config.mesh, estimator.config.fit_seed_box)
     n = len(dataset) if limit is None else min(limit, len(dataset))
     records = []
     it = range(n)
@@ -328,7 +327,7 @@ def evaluate(estimator, dataset, progress: bool = False, limit: int | None = Non
         ms = (time.perf_counter() - t0) * 1e3
         rec = make_record(est.T_cam_obj if est.ok else None, sample.T_cam_obj, cam, estimator.corners_3d,
                           est.uv_px, estimator.points_3d, ms)
-        rec.clutter = background_clutter(sample.image, sample.T_cam_obj, cam)
+        rec.clutter = background_clutter(sample.image, sample.T_cam_obj, cam, mesh)
         last_ok_err = np.full(8, np.inf)
         for p in est.passes:
             # What the pipeline would answer after this stage: its pose if accepted, else the
@@ -340,7 +339,7 @@ def evaluate(estimator, dataset, progress: bool = False, limit: int | None = Non
             rec.stages[kind] = last_ok_err
             rec.stage_ms[kind] = rec.stage_ms.get(kind, 0.0) + p.ms
         records.append(rec)
-    metrics = summarize_subsets(records, cam)
+    metrics = summarize_subsets(records, cam, mesh)
     metrics["refine"] = estimator.config.refine
     metrics["stages"] = stage_stats(records)
     return metrics, records
@@ -448,6 +447,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     parser.add_argument("--providers", nargs="+", default=None, help="ONNX Runtime execution providers")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: one per core)")
+    from .pipeline import add_mesh_arguments
+
+    add_mesh_arguments(parser)
 
 
 def run(args) -> int:
@@ -456,7 +458,8 @@ def run(args) -> int:
 
     dataset = SeedDataset(args.dataset)
     detector = load_detector(args.model, args.providers, args.threads)
-    config = PipelineConfig(input_size=args.input_size, refine=args.refine)
+    config = PipelineConfig(input_size=args.input_size, refine=args.refine, mesh=args.mesh,
+                            fit_seed_box=args.fit_seed_box)
     estimator = PoseEstimator(detector, dataset.camera, config)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

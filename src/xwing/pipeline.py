@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -74,6 +75,10 @@ class PipelineConfig:
         inlier_px: PnP inlier threshold, input pixels.
         max_reproj_px: accept a pose only if its inlier RMS error (input px) is below.
         min_inliers: accept a pose only with at least this many agreeing keypoints.
+        mesh: the model's mesh file for alignment (OBJ/PLY/GLB/STL/OFF, read with
+            trimesh); "": the procedural X-wing (numpy only).
+        fit_seed_box: scale ``mesh`` per axis onto the seed's box, as ``xwing render
+            --fit-seed-box`` did when its training data were made.
     """
 
     input_size: int = 0
@@ -87,6 +92,8 @@ class PipelineConfig:
     inlier_px: float = 4.0
     max_reproj_px: float = 3.0
     min_inliers: int = 5
+    mesh: str = ""
+    fit_seed_box: bool = False
 
     def __post_init__(self):
         if self.refine not in REFINE_MODES:
@@ -172,15 +179,20 @@ class PoseEstimator:
         detector: object with the :mod:`xwing.detector` interface.
         camera: the images' camera (size must match the images).
         config: :class:`PipelineConfig`.
-        corners_3d: (8, 3) box corners reported in every output (the seed's by default).
+        corners_3d: (8, 3) box corners reported in every output (default: the seed's, or
+            the box of ``config.mesh`` when one is given).
     """
 
     def __init__(self, detector, camera: Camera, config: PipelineConfig = PipelineConfig(),
-                 corners_3d: np.ndarray = SEED_BOX_CORNERS):
+                 corners_3d: np.ndarray | None = None):
         self.detector = detector
         self.camera = camera
         self.config = config
         self.points_3d = np.asarray(detector.points_3d, dtype=np.float64).reshape(-1, 3)
+        if config.mesh:  # a bad mesh file fails here, before any work
+            model_mesh(config.mesh, config.fit_seed_box)
+        if corners_3d is None:
+            corners_3d = model_mesh(config.mesh, config.fit_seed_box).box_corners() if config.mesh else SEED_BOX_CORNERS
         self.corners_3d = np.asarray(corners_3d, dtype=np.float64).reshape(8, 3)
         # What a crop must contain: the box and the predicted points.
         self.extent_3d = np.vstack([self.corners_3d, self.points_3d])
@@ -350,7 +362,7 @@ class PoseEstimator:
         from .align import align
 
         t0 = time.perf_counter()
-        vertices, faces = _align_mesh()
+        vertices, faces = alignment_mesh(self.config.mesh, self.config.fit_seed_box)
         res = align(image, self.camera.K, vertices, faces, current.T_cam_obj, dist=self.camera.dist)
         reason = "" if res.ok else f"alignment rejected (quality {res.quality:.2f}, shift {res.shift_px:.1f} px)"
         return PassResult("align", current.crop, res.ok, res.T_cam_obj, current.uv_px, current.conf,
@@ -375,17 +387,29 @@ def _training_fill(detector) -> float:
     return DEFAULT_CROP_FILL
 
 
-_MESH_CACHE: list = []
+def add_mesh_arguments(parser) -> None:
+    """``--mesh`` / ``--fit-seed-box`` (the model for alignment, box corners and ADD), shared
+    by predict, eval and track."""
+    parser.add_argument("--mesh", default="",
+                        help="the model's mesh (OBJ/PLY/GLB/STL/OFF; needs trimesh: pip install 'xwing[render]') "
+                             "for alignment, the reported box corners and ADD (default: the procedural X-wing)")
+    parser.add_argument("--fit-seed-box", action="store_true",
+                        help="scale --mesh onto the seed's box, as `xwing render --fit-seed-box` did")
 
 
-def _align_mesh() -> tuple[np.ndarray, np.ndarray]:
-    """(vertices (V, 3), faces (F, 3)) of the procedural X-wing, built once (numpy only)."""
-    if not _MESH_CACHE:
-        from .render.mesh import xwing_mesh
+@lru_cache(maxsize=4)
+def model_mesh(path: str = "", fit_seed_box: bool = False):
+    """The model's :class:`~xwing.render.mesh.Mesh`: the procedural X-wing for ``path=""``
+    (numpy only), else the file read with trimesh (``xwing[render]``); built once per process."""
+    from .render.mesh import load_mesh, xwing_mesh
 
-        mesh = xwing_mesh()
-        _MESH_CACHE.append((mesh.vertices.astype(np.float64), mesh.faces))
-    return _MESH_CACHE[0]
+    return load_mesh(path, fit_seed_box=fit_seed_box) if path else xwing_mesh()
+
+
+def alignment_mesh(path: str = "", fit_seed_box: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices (V, 3) float64, faces (F, 3)) of :func:`model_mesh`, for the aligner."""
+    mesh = model_mesh(path, fit_seed_box)
+    return mesh.vertices.astype(np.float64), mesh.faces
 
 
 

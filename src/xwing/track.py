@@ -66,6 +66,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-video", action="store_true", help="write poses and metrics only (benchmarks)")
     parser.add_argument("--show", action="store_true", help="preview in a window where a display exists (q stops)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    from .pipeline import add_mesh_arguments
+
+    add_mesh_arguments(parser)
 
 
 # --- the pieces --------------------------------------------------------------------------------
@@ -230,9 +233,10 @@ def tracking_metrics(results, source, camera, seconds: float, estimator) -> dict
         records = [make_record(r.T_cam_obj, T, camera, estimator.corners_3d, r.uv_px,
                                estimator.points_3d if r.uv_px is not None else None, 1e3 * seconds / n)
                    for r, T in zip(results, T_gt) if T is not None]
-        m.update(summarize_subsets(records, camera))
+        mesh = (estimator.config.mesh, estimator.config.fit_seed_box)
+        m.update(summarize_subsets(records, camera, mesh))
         m["jitter_deg"] = jitter_deg(T_est, T_gt)
-        m["lost_rate"] = lost_rate(statuses, T_gt, camera)
+        m["lost_rate"] = lost_rate(statuses, T_gt, camera, mesh)
     return m
 
 
@@ -288,7 +292,8 @@ def run(args) -> int:
                          args.input)
     camera, camera_from = resolve_camera(args.camera, source, detector)
     lasers = None if (args.lasers or "").lower() == "none" else load_lasers(args.lasers)
-    pipe_cfg = PipelineConfig(input_size=args.input_size, refine=args.refine)
+    pipe_cfg = PipelineConfig(input_size=args.input_size, refine=args.refine, mesh=args.mesh,
+                              fit_seed_box=args.fit_seed_box)
     track_cfg = TrackerConfig(track_size=args.track_size, smooth=args.smooth, filter=args.filter,
                               per_frame=args.per_frame)
     estimator = PoseEstimator(detector, camera, pipe_cfg)
