@@ -19,6 +19,7 @@ from .errors import XwingError
 COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("xwing.inspect", "summarise a seed-format dataset and draw its labels on a contact sheet"),
     "train": ("xwing.train", "train the keypoint network (rendered on the fly or seed-format folders)"),
+    "train-side": ("xwing.side_train", "train the top/bottom classifier that settles the ship's roll (models/xwing.side.npz)"),
     "export": ("xwing.export", "export a checkpoint to ONNX (dynamic batch and size, metadata inside)"),
     "eval": ("xwing.evaluate", "keypoint and pose accuracy of a model on a labelled dataset (metrics.json, report)"),
     "predict": ("xwing.predict", "pose of the ship in single images: keypoints, pose, overlay PNG"),

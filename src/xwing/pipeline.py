@@ -79,6 +79,9 @@ class PipelineConfig:
             trimesh); "": the procedural X-wing (numpy only).
         fit_seed_box: scale ``mesh`` per axis onto the seed's box, as ``xwing render
             --fit-seed-box`` did when its training data were made.
+        side: the top/bottom classifier that settles the roll (:mod:`xwing.side`):
+            "auto" (the ``.side.npz`` file beside the ONNX model, where there is one),
+            "none", or a file.
     """
 
     input_size: int = 0
@@ -94,6 +97,7 @@ class PipelineConfig:
     min_inliers: int = 5
     mesh: str = ""
     fit_seed_box: bool = False
+    side: str = "auto"
 
     def __post_init__(self):
         if self.refine not in REFINE_MODES:
@@ -117,6 +121,7 @@ class PassResult:
         ok, T_cam_obj, quality, reproj_err_px (image px), reproj_err_in_px (input px).
         uv_px: (K, 2) network keypoints in image pixels; conf (K,); presence.
         ms: wall time of the pass (crop, detector, PnP).
+        p_top: the side classifier's probability that the top faces the camera (NaN: not asked).
     """
 
     stage: str
@@ -132,6 +137,7 @@ class PassResult:
     quality: float
     reason: str = ""
     ms: float = 0.0
+    p_top: float = math.nan
 
 
 @dataclass
@@ -200,6 +206,7 @@ class PoseEstimator:
         self.crop_fill = float(config.zoom_fill or _training_fill(detector))
         self.zoom_size = int(config.zoom_size or self.input_size)
         self._tell_crop = getattr(detector, "set_crop", None)
+        self.side = _load_side(config.side, detector)
 
     # --- building blocks (the tracker uses these too) -----------------------------------
 
@@ -257,7 +264,10 @@ class PoseEstimator:
         (without a prior: the detector's guess unless it fails). ``roll_prior=False`` uses ``T_init``
         only to start PnP, not to choose the roll: a closer look at the same image
         (locate, zoom) knows top from bottom better than the coarse pass before it,
-        whereas the tracker's prediction from earlier frames should decide.
+        whereas the tracker's prediction from earlier frames should decide. Where no
+        prior decides and a side classifier is loaded (:mod:`xwing.side`), both
+        hypotheses are solved and the classifier picks (the detector's guess where it
+        is unsure).
         """
         t0 = time.perf_counter()
         uv, conf, presence, alt = self.detect(image, crop)
@@ -267,7 +277,9 @@ class PoseEstimator:
                               math.inf, 0.0, f"ship not in view (presence {presence:.2f})",
                               (time.perf_counter() - t0) * 1e3)
         res = self._solve(stage, crop, uv, conf, presence, T_init)
-        if alt is not None:
+        if alt is not None and self.side is not None and (T_init is None or not roll_prior):
+            res = self._settle_roll(image, res, self._solve(stage, crop, alt[0], alt[1], presence, T_init))
+        elif alt is not None:
             uv_alt, conf_alt, flip = alt
             T_roll = T_init if roll_prior else None
             far = (T_roll is not None and res.ok
@@ -288,6 +300,18 @@ class PoseEstimator:
                     res = other
         res.ms = (time.perf_counter() - t0) * 1e3
         return res
+
+    def _settle_roll(self, image: np.ndarray, res: PassResult, other: PassResult) -> PassResult:
+        """Of the detector's labelling (``res``) and its roll-relabelling (``other``), the one
+        whose top-facing agrees with the side classifier; the detector's where the
+        classifier is unsure or only one of them is a pose."""
+        from .side import choose_roll
+
+        if not (res.ok and other.ok):
+            return other if other.ok and not res.ok else res
+        p = self.side.p_top(image, res.T_cam_obj, self.camera.K, self.camera.dist)
+        res.p_top = other.p_top = p
+        return other if choose_roll(p, res.T_cam_obj, other.T_cam_obj) == 1 else res
 
     def _solve(self, stage, crop, uv, conf, presence, T_init) -> PassResult:
         cfg = self.config
@@ -385,6 +409,23 @@ def _training_fill(detector) -> float:
         except (TypeError, ValueError, IndexError, KeyError):
             continue
     return DEFAULT_CROP_FILL
+
+
+def _load_side(spec: str, detector):
+    """``PipelineConfig.side`` -> a :class:`~xwing.side.SideClassifier` or None."""
+    from pathlib import Path
+
+    from .side import SideClassifier, side_file_for
+
+    if spec in ("", "none"):
+        return None
+    if spec == "auto":
+        model = getattr(detector, "path", None)
+        if model is None:
+            return None
+        path = side_file_for(model)
+        return SideClassifier.load(path) if path.is_file() else None
+    return SideClassifier.load(Path(spec))
 
 
 def add_mesh_arguments(parser) -> None:

@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .errors import XwingError
+from .keypoints import T_ROLL180
 from .pipeline import PassResult, PoseEstimate, PoseEstimator
 from .pose import invert_T, make_T, rotation_angle_deg, rotvec_to_R, R_to_rotvec
 from .projection import project_points
@@ -68,6 +69,12 @@ class TrackerConfig:
         max_jump_deg, max_jump_rel: a measurement further than this from the prediction
             (rotation; translation relative to the distance) is rejected.
         per_frame: no tracking: every frame on its own.
+        roll_vote: the track follows its prediction, so a roll taken wrong at the first
+            detection would stay wrong; where the estimator has a side classifier
+            (:mod:`xwing.side`), each tracked frame adds its evidence (log-odds, clipped
+            to +-3, that the track shows the camera the right side) to a score that
+            decays by ``roll_vote_decay`` per frame, and a score below ``-roll_vote``
+            turns the track over (``T @ T_ROLL180``). 0: off.
     """
 
     track_size: int = 128
@@ -82,6 +89,8 @@ class TrackerConfig:
     per_frame: bool = False
     filter: str = "alphabeta"
     noise_ref: float = 0.02
+    roll_vote: float = 6.0
+    roll_vote_decay: float = 0.9
 
     def __post_init__(self):
         if self.filter not in ("alphabeta", "oneeuro"):
@@ -202,6 +211,7 @@ class FrameResult:
         quality: the measurement's quality figure (0 when lost).
         passes: detector passes run for this frame.
         uv_px: (K, 2) the measurement's network keypoints in image pixels (None when lost).
+        rolled: the roll vote turned the track over at this frame.
     """
 
     index: int
@@ -215,6 +225,7 @@ class FrameResult:
     quality: float
     passes: list[PassResult] = field(default_factory=list)
     uv_px: np.ndarray | None = None
+    rolled: bool = False
 
 
 class Tracker:
@@ -247,6 +258,7 @@ class Tracker:
     def reset(self) -> None:
         self.T_last: np.ndarray | None = None  # last raw measurement
         self.T_before: np.ndarray | None = None  # the one before it
+        self.roll_score = 0.0  # evidence that the track shows the right side (see roll_vote)
         self.filter.reset()
 
     def predict(self) -> np.ndarray | None:
@@ -297,6 +309,10 @@ class Tracker:
             return FrameResult(index, time_s, "lost", None, None, np.full((8, 2), np.nan), np.zeros(8),
                                math.inf, 0.0, passes)
         T_meas = meas.T_cam_obj
+        rolled = status == "tracked" and self._vote_roll(frame, T_meas)
+        if rolled:
+            T_meas = T_meas @ T_ROLL180
+            self.reset()
         self.T_before, self.T_last = self.T_last, T_meas
         if cfg.per_frame or cfg.smooth == 0:
             T_out = T_meas.copy()
@@ -316,4 +332,17 @@ class Tracker:
         else:
             corner_conf = np.full(8, float(meas.conf[meas.inliers].mean()) if meas.inliers.any() else 0.0)
         return FrameResult(index, time_s, status, T_out, T_meas, corners, corner_conf, meas.reproj_err_px,
-                           meas.quality, passes, meas.uv_px)
+                           meas.quality, passes, meas.uv_px, rolled)
+
+    def _vote_roll(self, frame: np.ndarray, T_meas: np.ndarray) -> bool:
+        """Add this frame's side evidence to the roll score; True when the track should turn over."""
+        cfg, side = self.config, self.estimator.side
+        if side is None or cfg.roll_vote <= 0 or cfg.per_frame:
+            return False
+        from .side import top_faces_camera
+
+        cam = self.estimator.camera
+        p = min(max(side.p_top(frame, T_meas, cam.K, cam.dist), 1e-6), 1 - 1e-6)
+        llr = float(np.clip(math.log(p / (1.0 - p)), -3.0, 3.0))
+        self.roll_score = cfg.roll_vote_decay * self.roll_score + (llr if top_faces_camera(T_meas) else -llr)
+        return self.roll_score < -cfg.roll_vote
