@@ -4,7 +4,7 @@ from xwing.camera import Camera, seed_camera
 from xwing.keypoints import SEED_BOX_CORNERS
 from xwing.metrics import rotation_error_deg
 from xwing.pnp import refine_irls, solve_pnp
-from xwing.pose import make_T, random_rotation, se3_exp
+from xwing.pose import make_T, random_rotation, rotvec_to_R, se3_exp
 from xwing.projection import project_points
 
 
@@ -127,3 +127,21 @@ def test_degenerate_points_do_not_raise():
     assert np.all(np.isfinite(out))
     res = solve_pnp(np.tile(uv[:1], (8, 1)), SEED_BOX_CORNERS, cam.K)
     assert isinstance(res.ok, bool)
+
+
+def test_planar_alternatives_find_the_other_tilt_of_a_flat_object():
+    from xwing.pnp import planar_alternatives, reprojection_errors
+
+    rng = np.random.default_rng(11)
+    pts = np.column_stack([rng.uniform(-0.15, 0.15, 16), rng.uniform(-0.17, 0.17, 16), rng.uniform(-0.01, 0.01, 16)])
+    K = seed_camera().K
+    T = make_T(rotvec_to_R(np.array([0.7, 0.2, 0.3])), np.array([0.05, -0.03, 2.4]))  # small, tilted 40 deg
+    uv = project_points(pts, T, K)
+    alts = planar_alternatives(T, uv, pts, K)
+    assert len(alts) >= 1
+    from xwing.pose import rotation_angle_deg
+
+    for A in alts:
+        assert rotation_angle_deg(A[:3, :3] @ T[:3, :3].T) > 10.0  # a different pose ...
+        assert np.sqrt(np.mean(reprojection_errors(A, pts, uv, K) ** 2)) < 1.0  # ... that fits almost as well
+    assert planar_alternatives(T, uv[:3], pts[:3], K) == []  # too few points: nothing

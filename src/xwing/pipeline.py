@@ -381,17 +381,28 @@ class PoseEstimator:
         return self.finish(passes)
 
     def align_pass(self, image: np.ndarray, current: PassResult) -> PassResult:
-        """Model-based alignment from ``current``'s pose (stage "align"); not ok when the
-        aligner reports a failure or divergence, so the caller keeps ``current``."""
+        """Model-based alignment (stage "align") from ``current``'s pose and from the other
+        minimum of the flat ship's PnP (:func:`xwing.pnp.planar_alternatives`, refit on
+        ``current``'s inlier keypoints); the accepted alignment with the highest quality
+        wins. Not ok when the aligner rejects them all, so the caller keeps ``current``."""
         from .align import align
+        from .pnp import planar_alternatives
 
         t0 = time.perf_counter()
         vertices, faces = alignment_mesh(self.config.mesh, self.config.fit_seed_box)
-        res = align(image, self.camera.K, vertices, faces, current.T_cam_obj, dist=self.camera.dist)
-        reason = "" if res.ok else f"alignment rejected (quality {res.quality:.2f}, shift {res.shift_px:.1f} px)"
-        return PassResult("align", current.crop, res.ok, res.T_cam_obj, current.uv_px, current.conf,
+        use = current.inliers & (current.conf >= self.config.min_conf)
+        starts = [current.T_cam_obj] + planar_alternatives(
+            current.T_cam_obj, current.uv_px[use], self.points_3d[use], self.camera.K, self.camera.dist,
+            current.conf[use])
+        results = [align(image, self.camera.K, vertices, faces, T, dist=self.camera.dist) for T in starts]
+        accepted = [r for r in results if r.ok]
+        best = max(accepted, key=lambda r: r.quality) if accepted else results[0]
+        reason = "" if best.ok else (f"alignment rejected (quality {best.quality:.2f}, "
+                                     f"edge score {best.edge_score:.2f}, shift {best.shift_px:.1f} px)")
+        return PassResult("align", current.crop, best.ok, best.T_cam_obj, current.uv_px, current.conf,
                           current.presence, current.inliers, current.reproj_err_px, current.reproj_err_in_px,
-                          current.quality if res.ok else 0.0, reason, (time.perf_counter() - t0) * 1e3)
+                          current.quality if best.ok else 0.0, reason, (time.perf_counter() - t0) * 1e3,
+                          current.p_top)
 
 
 DEFAULT_CROP_FILL = 0.5625
