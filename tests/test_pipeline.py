@@ -234,3 +234,46 @@ def test_full_refinement_aligns_a_user_mesh_given_with_mesh(tmp_path):
     with pytest.raises(XwingError, match="nothing.obj"):
         PoseEstimator(OracleDetector(), cam, PipelineConfig(refine="full", mesh=str(tmp_path / "nothing.obj"))
                       ).estimate(image)
+
+
+class _MissesWhenShrunk(OracleDetector):
+    """The oracle, blind on inputs smaller than the frame (a small ship at low resolution)."""
+
+    def __call__(self, image_rgb):
+        det = super().__call__(image_rgb)
+        if image_rgb.shape[0] < 256:
+            det.presence = 0.0
+        return det
+
+
+def test_a_ship_missed_at_low_resolution_is_searched_again_at_native_resolution():
+    cam = seed_camera()
+    T = make_T(rotvec_to_R([0.3, 0.2, 0.1]), [0.05, 0.02, 2.2])
+    image = np.zeros((256, 256, 3), np.uint8)
+    det = _MissesWhenShrunk(input_size=128, noise_px=0.5, seed=1)
+    det.set_truth(T, cam)
+    e = PoseEstimator(det, cam, PipelineConfig()).estimate(image)
+    assert [p.stage for p in e.passes][:2] == ["first", "first_native"] and e.ok
+    assert rotation_error_deg(e.T_cam_obj[:3, :3], T[:3, :3]) < 5
+    det.set_truth(T, cam)
+    off = PoseEstimator(det, cam, PipelineConfig(native_retry=False)).estimate(image)
+    assert not off.ok and [p.stage for p in off.passes] == ["first"]
+
+
+def test_with_a_prior_the_other_tilt_nearer_to_it_wins():
+    """A flat object's two PnP minima: given the tracker's prior, the one near it is kept."""
+    from xwing.pnp import planar_alternatives
+
+    cam = seed_camera()
+    T = make_T(rotvec_to_R([0.8, 0.1, 0.2]), [0.0, 0.0, 2.4])
+    det = OracleDetector(input_size=128, noise_px=0.0, seed=0)
+    est = PoseEstimator(det, cam, PipelineConfig())
+    uv = project_points(est.points_3d, T, cam.K)
+    alt = planar_alternatives(T, uv, est.points_3d, cam.K)
+    assert alt, "the test pose must have a second minimum"
+    from xwing.crop import letterbox
+
+    res = est._solve("track", letterbox(256, 256, 128), uv, np.ones(len(uv)), 1.0, None)
+    res.T_cam_obj = alt[0]  # as if PnP had landed in the other minimum
+    fixed = est._nearest_tilt(res, T)
+    assert rotation_error_deg(fixed.T_cam_obj[:3, :3], T[:3, :3]) < 1.0

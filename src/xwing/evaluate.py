@@ -332,7 +332,7 @@ def evaluate(estimator, dataset, progress: bool = False, limit: int | None = Non
         for p in est.passes:
             # What the pipeline would answer after this stage: its pose if accepted, else the
             # last accepted one before it (a rejected zoom/alignment keeps the earlier pose).
-            kind = "zoom" if p.stage.startswith("zoom") else p.stage
+            kind = next((k for k in ("zoom", "first") if p.stage.startswith(k)), p.stage)  # first_native: "first"
             if p.ok:
                 last_ok_err = keypoint_errors_px(
                     project_points(estimator.corners_3d, p.T_cam_obj, cam.K, cam.dist), rec.corners_gt)

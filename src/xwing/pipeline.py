@@ -52,6 +52,10 @@ from .projection import project_points
 REFINE_MODES = ("none", "zoom", "full")
 #: a pose this far (degrees) from the prior makes the pipeline try the roll-relabelled keypoints
 ROLL_CHECK_DEG = 60.0
+#: the side classifier decides the roll where its probability is at least this far from 0.5
+SIDE_MIN_MARGIN = 0.15
+#: with a prior, a pose this far (degrees) from it makes the pipeline try the flat ship's other PnP minimum
+TILT_CHECK_DEG = 10.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,8 @@ class PipelineConfig:
             trimesh); "": the procedural X-wing (numpy only).
         fit_seed_box: scale ``mesh`` per axis onto the seed's box, as ``xwing render
             --fit-seed-box`` did when its training data were made.
+        native_retry: when the first pass finds nothing in a frame it had to shrink,
+            search once more at the frame's own resolution (small ships).
         side: the top/bottom classifier that settles the roll (:mod:`xwing.side`):
             "auto" (the ``.side.npz`` file beside the ONNX model, where there is one),
             "none", or a file.
@@ -98,6 +104,7 @@ class PipelineConfig:
     mesh: str = ""
     fit_seed_box: bool = False
     side: str = "auto"
+    native_retry: bool = True
 
     def __post_init__(self):
         if self.refine not in REFINE_MODES:
@@ -298,7 +305,33 @@ class PoseEstimator:
                                            < angle_between_deg(res.T_cam_obj, T_roll))
                 if better:
                     res = other
+        if roll_prior and T_init is not None and res.ok:
+            res = self._nearest_tilt(res, T_init)
         res.ms = (time.perf_counter() - t0) * 1e3
+        return res
+
+    def _nearest_tilt(self, res: PassResult, T_prior: np.ndarray) -> PassResult:
+        """With a prior from earlier frames: where the pose is more than ``TILT_CHECK_DEG``
+        from it, the flat ship's other PnP minimum (:func:`xwing.pnp.planar_alternatives`)
+        replaces it if that is nearer the prior and still fits the keypoints."""
+        from .pnp import planar_alternatives, reprojection_errors
+
+        if angle_between_deg(res.T_cam_obj, T_prior) <= TILT_CHECK_DEG:
+            return res
+        use = res.inliers & (res.conf >= self.config.min_conf)
+        uv = res.uv_px[use]
+        if self.camera.dist is not None and np.any(np.asarray(self.camera.dist) != 0):
+            uv = self.camera.undistort_points(uv)
+        best, best_angle = None, angle_between_deg(res.T_cam_obj, T_prior)
+        for T in planar_alternatives(res.T_cam_obj, uv, self.points_3d[use], self.camera.K, None, res.conf[use]):
+            a = angle_between_deg(T, T_prior)
+            rms_in = float(np.sqrt(np.mean(reprojection_errors(T, self.points_3d[use], uv, self.camera.K) ** 2))
+                           ) * res.crop.scale
+            if a < best_angle and rms_in <= self.config.max_reproj_px:
+                best, best_angle = T, a
+        if best is None:
+            return res
+        res.T_cam_obj = best
         return res
 
     def _settle_roll(self, image: np.ndarray, res: PassResult, other: PassResult) -> PassResult:
@@ -311,7 +344,15 @@ class PoseEstimator:
             return other if other.ok and not res.ok else res
         p = self.side.p_top(image, res.T_cam_obj, self.camera.K, self.camera.dist)
         res.p_top = other.p_top = p
-        return other if choose_roll(p, res.T_cam_obj, other.T_cam_obj) == 1 else res
+        pick = choose_roll(p, res.T_cam_obj, other.T_cam_obj)
+        if pick is None and abs(p - 0.5) >= SIDE_MIN_MARGIN:
+            # Near edge-on, two noisy poses may show the camera the same side; the
+            # keypoints' own arrangement still does not (the relabelling mirrors it).
+            from .heatmap import side_of
+
+            top = side_of(res.uv_px, self.points_3d, res.conf >= self.config.min_conf) < 0
+            pick = 0 if top == (p > 0.5) else 1
+        return other if pick == 1 else res
 
     def _solve(self, stage, crop, uv, conf, presence, T_init) -> PassResult:
         cfg = self.config
@@ -357,6 +398,14 @@ class PoseEstimator:
         h, w = image.shape[:2]
         first = self.run_pass(image, letterbox(w, h, self.input_size), "first")
         passes = [first]
+        if not first.ok and first.crop.scale < 1.0 and self.config.native_retry:
+            # Not found at low resolution: a small ship may have been a few pixels there.
+            # Look once more at the frame's own resolution (the input rounded up to 32 px).
+            side = -(-max(w, h) // 32) * 32
+            retry = self.run_pass(image, letterbox(w, h, side), "first_native")
+            passes.append(retry)
+            if retry.ok:
+                first = retry
         current = first
         if first.ok and first.crop.scale < self.config.locate_below:
             # Found at low resolution: look again at native resolution around the ship.
