@@ -144,3 +144,35 @@ def test_on_the_renderers_flight_tracking_beats_per_frame():
     assert sum(r.status == "tracked" for r in trk) >= 145 and all(r.status != "lost" for r in trk)
     assert np.median(rot_errors(trk, poses)) < np.median(rot_errors(per, poses))
     assert jitter_deg([r.T_cam_obj for r in trk], poses) < 0.6 * jitter_deg([r.T_cam_obj for r in per], poses)
+
+
+def test_refine_full_aligns_every_tracked_frame():
+    from xwing.keypoints import SEED_BOX_CORNERS
+    from xwing.pipeline import PipelineConfig, PoseEstimator, alignment_mesh
+    from xwing.projection import project_points
+    from xwing.raster import rasterize
+    from xwing.tracker import Tracker, TrackerConfig
+
+    cam = seed_camera()
+    V, F = alignment_mesh()
+    poses = [make_T(rotvec_to_R([0.6, -0.3 + 0.01 * i, 0.4]), [0.03, -0.02, 1.4]) for i in range(5)]
+    frames = [(20 + 200 * rasterize(V, F, T, cam.K, 256, 256, 4).coverage[..., None]
+               * np.array([1.0, 0.95, 0.9])).astype(np.uint8) for T in poses]
+
+    def run(refine):
+        det = OracleDetector(input_size=128, noise_px=1.5, seed=5)
+        tracker = Tracker(PoseEstimator(det, cam, PipelineConfig(refine=refine, side="none")), TrackerConfig())
+        errs, stages = [], []
+        for i, (img, T) in enumerate(zip(frames, poses)):
+            det.set_truth(T, cam)
+            r = tracker.step(img, i, i / 30)
+            errs.append(np.linalg.norm(project_points(SEED_BOX_CORNERS, r.T_cam_obj, cam.K)
+                                       - project_points(SEED_BOX_CORNERS, T, cam.K), axis=1).mean())
+            stages.append([p.stage for p in r.passes])
+        return np.array(errs), stages
+
+    e_none, s_none = run("none")
+    e_full, s_full = run("full")
+    assert all("align" not in s for s in s_none)
+    assert all("align" in s for s in s_full[1:])  # tracked frames are aligned too
+    assert e_full[1:].mean() < 0.5 < e_none[1:].mean()

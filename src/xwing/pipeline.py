@@ -429,20 +429,23 @@ class PoseEstimator:
             passes.append(self.align_pass(image, current))
         return self.finish(passes)
 
-    def align_pass(self, image: np.ndarray, current: PassResult) -> PassResult:
+    def align_pass(self, image: np.ndarray, current: PassResult, alternatives: bool = True) -> PassResult:
         """Model-based alignment (stage "align") from ``current``'s pose and from the other
         minimum of the flat ship's PnP (:func:`xwing.pnp.planar_alternatives`, refit on
         ``current``'s inlier keypoints); the accepted alignment with the highest quality
-        wins. Not ok when the aligner rejects them all, so the caller keeps ``current``."""
+        wins. Not ok when the aligner rejects them all, so the caller keeps ``current``.
+        ``alternatives=False``: from ``current`` alone (the tracker, whose prediction
+        already chose between the two minima)."""
         from .align import align
         from .pnp import planar_alternatives
 
         t0 = time.perf_counter()
         vertices, faces = alignment_mesh(self.config.mesh, self.config.fit_seed_box)
         use = current.inliers & (current.conf >= self.config.min_conf)
-        starts = [current.T_cam_obj] + planar_alternatives(
-            current.T_cam_obj, current.uv_px[use], self.points_3d[use], self.camera.K, self.camera.dist,
-            current.conf[use])
+        starts = [current.T_cam_obj]
+        if alternatives:
+            starts += planar_alternatives(current.T_cam_obj, current.uv_px[use], self.points_3d[use], self.camera.K,
+                                          self.camera.dist, current.conf[use])
         results = [align(image, self.camera.K, vertices, faces, T, dist=self.camera.dist) for T in starts]
         accepted = [r for r in results if r.ok]
         best = max(accepted, key=lambda r: r.quality) if accepted else results[0]

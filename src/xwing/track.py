@@ -52,8 +52,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--compare", action="store_true",
                         help="with truth: also run --per-frame and put both figures in metrics.json")
     parser.add_argument("--refine", choices=("none", "zoom", "full"), default="none",
-                        help="full-frame searches: first pass only, plus zoomed passes, or plus alignment "
-                             "(default none; tracked frames are seen zoomed already)")
+                        help="none: full-frame searches use the first pass only (tracked frames are seen zoomed "
+                             "already); zoom: plus zoomed passes; full: plus silhouette alignment of every frame "
+                             "(the accuracy mode: demo flight 0.8 deg rotation median at ~4 fps, vs 7.6 deg at "
+                             "~60 fps with none; default none)")
     parser.add_argument("--input-size", type=int, default=0,
                         help="input side of full-frame searches (default: the model's)")
     parser.add_argument("--track-size", type=int, default=128, help="input side of tracking crops (default 128)")

@@ -308,6 +308,13 @@ class Tracker:
             self.reset()
             return FrameResult(index, time_s, "lost", None, None, np.full((8, 2), np.nan), np.zeros(8),
                                math.inf, 0.0, passes)
+        if status == "tracked" and est.config.refine == "full":
+            # Accuracy mode: align the mesh on every tracked frame too (detections were
+            # aligned inside estimate()); a rejected alignment keeps the measurement.
+            aligned = est.align_pass(frame, meas, alternatives=False)
+            passes.append(aligned)
+            if aligned.ok:
+                meas = aligned
         T_meas = meas.T_cam_obj
         rolled = status == "tracked" and self._vote_roll(frame, T_meas)
         if rolled:
@@ -323,6 +330,11 @@ class Tracker:
             size_px = float(np.max(ext.max(axis=0) - ext.min(axis=0)))
             sigma = max(meas.reproj_err_px, 1e-3) / max(size_px, 1.0)
             T_out = self.filter(T_meas, self.dt, float(np.clip(sigma / cfg.noise_ref, 0.1, 10.0)))
+            if meas.stage == "align":
+                # An aligned pose is already better than any blend with the motion model
+                # (demo flight: rotation median 0.75 deg unsmoothed vs 0.9-1.07 smoothed);
+                # the filter still learns from it for the next prediction.
+                T_out = T_meas.copy()
         else:
             T_out = self.filter(T_meas, self.dt)
         cam = est.camera
