@@ -176,3 +176,28 @@ def test_refine_full_aligns_every_tracked_frame():
     assert all("align" not in s for s in s_none)
     assert all("align" in s for s in s_full[1:])  # tracked frames are aligned too
     assert e_full[1:].mean() < 0.5 < e_none[1:].mean()
+
+
+def test_a_jumping_measurement_is_coasted_over_then_searched():
+    cam = seed_camera()
+    T = make_T(rotvec_to_R([0.5, 0.2, 0.1]), [0.0, 0.0, 1.3])
+    T_wrong = make_T(rotvec_to_R([0.5, 0.2, 0.1 + np.pi / 2]), [0.0, 0.0, 1.3])
+    image = np.zeros((256, 256, 3), np.uint8)
+
+    def run(coast, wrong_frames):
+        det = OracleDetector(input_size=128, noise_px=0.2, seed=1)
+        tracker = Tracker(PoseEstimator(det, cam, PipelineConfig(side="none")), TrackerConfig(coast_frames=coast))
+        out = []
+        for i in range(8):
+            det.set_truth(T_wrong if i in wrong_frames else T, cam)
+            r = tracker.step(image, i, i / 30)
+            out.append((r.status, rotation_error_deg(r.T_cam_obj[:3, :3], T[:3, :3])))
+        return out
+
+    out = run(2, {3})
+    assert [s for s, _ in out][2:5] == ["tracked", "predicted", "tracked"]
+    assert max(e for _, e in out) < 3.0  # the jump never reached the output
+    out = run(0, {3})
+    assert out[3][0] == "detected"  # without coasting: a full search at once
+    out = run(2, {3, 4, 5})
+    assert [s for s, _ in out][3:6] == ["predicted", "predicted", "detected"]

@@ -890,7 +890,7 @@ def _busy_warning(doc: dict) -> list[str]:
 
 
 def _statuses(c) -> str:
-    return "n/a" if not c else " / ".join(f"{c.get(k, 0)} {k}" for k in ("tracked", "detected", "lost"))
+    return "n/a" if not c else " / ".join(f"{c.get(k, 0)} {k}" for k in ("tracked", "predicted", "detected", "lost"))
 
 
 def _met(v) -> str:

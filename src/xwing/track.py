@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import XwingError
+from .tracker import STATUSES
 
 DEFAULT_MODEL = "models/xwing.onnx"
 
@@ -228,7 +229,7 @@ def tracking_metrics(results, source, camera, seconds: float, estimator) -> dict
     statuses = [r.status for r in results]
     m = {"n_frames": n, "fps_end_to_end": n / seconds if seconds > 0 else math.nan,
          "ms_per_frame": 1e3 * seconds / n if n else math.nan,
-         "status_counts": {s: statuses.count(s) for s in ("tracked", "detected", "lost")}}
+         "status_counts": {s: statuses.count(s) for s in STATUSES}}
     if source.truth:
         T_gt = [source.truth.get(r.index) for r in results]
         T_est = [r.T_cam_obj for r in results]
@@ -365,7 +366,7 @@ def summary_line(m: dict) -> str:
 
     c = m["status_counts"]
     s = (f"{m['n_frames']} frames at {m['fps_end_to_end']:.1f} fps end to end: {c['tracked']} tracked, "
-         f"{c['detected']} detected, {c['lost']} lost")
+         f"{c.get('predicted', 0)} predicted, {c['detected']} detected, {c['lost']} lost")
     if "jitter_deg" in m:
         s += (f"; rotation error median {f(m.get('rot_err_deg_median'), ' deg')}, corner error median "
               f"{f(m.get('kp_err_px_median'), ' px')}, jitter {f(m.get('jitter_deg'), ' deg')}, "

@@ -8,14 +8,15 @@ Per frame (:meth:`Tracker.step`)::
     T_meas = detector on crop -> PnP (the pipeline's fast path; both roll hypotheses
              where the detector is unsure, the one nearer T_pred wins)
     gate   : pass accepted, and T_meas within max_jump of T_pred
-    else   : full-frame search (PoseEstimator.estimate) -> "detected", or "lost"
+    else   : the prediction for up to `coast_frames` frames -> "predicted",
+             then a full-frame search (PoseEstimator.estimate) -> "detected", or "lost"
     T_out  = filtered T_meas (reset on "detected")
 
 The crop at the predicted pose *is* the zoomed pass of :mod:`xwing.pipeline`:
 the ship fills the input whatever its size in the frame, so tracking needs no
 extra refinement pass. Statuses: ``tracked`` (measured in the crop at the
-predicted pose), ``detected`` (found by a full-frame search), ``lost`` (no
-pose; never an exception). ``per_frame=True`` turns all of it off: every frame
+predicted pose), ``predicted`` (the measurement jumped; the motion model's pose),
+``detected`` (found by a full-frame search), ``lost`` (no pose; never an exception). ``per_frame=True`` turns all of it off: every frame
 is estimated on its own.
 
 Filters (``TrackerConfig.filter``), on rotation and translation apart, with a
@@ -45,7 +46,7 @@ from .pipeline import PassResult, PoseEstimate, PoseEstimator
 from .pose import invert_T, make_T, rotation_angle_deg, rotvec_to_R, R_to_rotvec
 from .projection import project_points
 
-STATUSES = ("tracked", "detected", "lost")
+STATUSES = ("tracked", "predicted", "detected", "lost")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,9 @@ class TrackerConfig:
         max_jump_deg, max_jump_rel: a measurement further than this from the prediction
             (rotation; translation relative to the distance) is rejected.
         per_frame: no tracking: every frame on its own.
+        coast_frames: a measurement that jumps past ``max_jump`` while the ship is still
+            seen in the crop is replaced by the prediction ("predicted") for up to this
+            many frames in a row before a full-frame search; 0: search at once.
         roll_vote: the track follows its prediction, so a roll taken wrong at the first
             detection would stay wrong; where the estimator has a side classifier
             (:mod:`xwing.side`), each tracked frame adds its evidence (log-odds, clipped
@@ -91,6 +95,7 @@ class TrackerConfig:
     noise_ref: float = 0.02
     roll_vote: float = 6.0
     roll_vote_decay: float = 0.9
+    coast_frames: int = 2
 
     def __post_init__(self):
         if self.filter not in ("alphabeta", "oneeuro"):
@@ -201,7 +206,8 @@ class FrameResult:
 
     Attributes:
         index, time_s: frame number and time.
-        status: "tracked", "detected" or "lost".
+        status: "tracked", "predicted" (the motion model's pose, the measurement having
+            jumped), "detected" or "lost".
         T_cam_obj: (4, 4) smoothed pose, or None when lost.
         T_meas: (4, 4) the raw measurement, or None.
         corners_px: (8, 2) box corners projected with ``T_cam_obj`` (NaN when lost).
@@ -259,6 +265,7 @@ class Tracker:
         self.T_last: np.ndarray | None = None  # last raw measurement
         self.T_before: np.ndarray | None = None  # the one before it
         self.roll_score = 0.0  # evidence that the track shows the right side (see roll_vote)
+        self._coasted = 0  # consecutive "predicted" frames
         self.filter.reset()
 
     def predict(self) -> np.ndarray | None:
@@ -297,7 +304,15 @@ class Tracker:
             passes.append(p)
             if p.ok and self._consistent(p.T_cam_obj, T_pred):
                 status, meas = "tracked", p
+                self._coasted = 0
+            elif p.ok and self._coasted < cfg.coast_frames:
+                # The ship is in the crop but the measurement jumped: trust the motion for
+                # a frame or two rather than a full search that would restart the track
+                # from whatever this frame's keypoints say.
+                self._coasted += 1
+                return self._predicted(T_pred, p, index, time_s, passes)
         if meas is None:
+            self._coasted = 0
             full: PoseEstimate = est.estimate(frame)
             passes.extend(full.passes)
             if full.ok:
@@ -345,6 +360,19 @@ class Tracker:
             corner_conf = np.full(8, float(meas.conf[meas.inliers].mean()) if meas.inliers.any() else 0.0)
         return FrameResult(index, time_s, status, T_out, T_meas, corners, corner_conf, meas.reproj_err_px,
                            meas.quality, passes, meas.uv_px, rolled)
+
+    def _predicted(self, T_pred: np.ndarray, p: PassResult, index: int, time_s: float,
+                   passes: list[PassResult]) -> FrameResult:
+        """A "predicted" frame: the prediction is the answer; the filter moves on with it."""
+        if isinstance(self.filter, PoseAlphaBeta) and self.filter.T is not None:
+            self.filter.T = T_pred.copy()
+        elif self.filter.T is not None:
+            self.filter.reset(T_pred)
+        self.T_before, self.T_last = self.T_last, T_pred
+        cam = self.estimator.camera
+        corners = project_points(self.estimator.corners_3d, T_pred, cam.K, cam.dist)
+        return FrameResult(index, time_s, "predicted", T_pred.copy(), None, corners, np.zeros(8), math.inf, 0.0,
+                           passes, p.uv_px)
 
     def _vote_roll(self, frame: np.ndarray, T_meas: np.ndarray) -> bool:
         """Add this frame's side evidence to the roll score; True when the track should turn over."""
