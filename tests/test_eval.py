@@ -97,6 +97,7 @@ def test_eval_cli_writes_metrics_report_and_plots(tmp_path, capsys):
     m = json.loads((out / "metrics.json").read_text())
     assert set(METRIC_KEYS) <= set(m) and set(METRIC_KEYS) <= set(m["in_image"]) and m["refine"] == "zoom"
     assert m["star_field"]["n_images"] + m["cluttered"]["n_images"] == 6  # every image lands in one of the two
+    assert m["in_view"]["n_images"] == 6 and "in_view" in (out / "report.md").read_text()
     assert {"small_ships", "star_field", "cluttered"} <= set(m["stages"]["zoom"])
     assert 0 < m["kp_err_px_median"] < 2.0
     report = (out / "report.md").read_text()

@@ -21,7 +21,10 @@ Definitions (all with :mod:`xwing.metrics`; rates are fractions in [0, 1]):
   JSON ``null``.
 
 Subsets: ``in_image`` (all 8 true corners inside the image) and ``truncated``
-(at least one outside); ``star_field`` and ``cluttered`` (the background right
+(at least one outside); ``in_view`` (at least half the mesh inside the image: the
+images where a pose can be asked for; the others include ships wholly out of
+view, where "no pose" is the right answer but counts as a failure overall);
+``star_field`` and ``cluttered`` (the background right
 around the ship, see :func:`background_clutter`: below or above
 ``CLUTTER_THRESHOLD``); each with the same keys, under those names in
 ``metrics.json``. ``stages`` holds, per pass (first, locate, zoom, align), the
@@ -205,11 +208,13 @@ def summarize(records: list[ImageRecord], camera, mesh: tuple[str, bool] = ("", 
 
 
 def summarize_subsets(records: list[ImageRecord], camera, mesh: tuple[str, bool] = ("", False)) -> dict:
-    """``summarize`` over all records, plus ``in_image``, ``truncated``, ``star_field`` and
+    """``summarize`` over all records, plus ``in_image``, ``truncated``, ``in_view`` (at least
+    half the ship in the image, as for tracking's ``lost_rate``), ``star_field`` and
     ``cluttered`` sub-dicts."""
     out = summarize(records, camera, mesh)
     out["in_image"] = summarize([r for r in records if r.in_image], camera, mesh)
     out["truncated"] = summarize([r for r in records if not r.in_image], camera, mesh)
+    out["in_view"] = summarize([r for r in records if ship_in_view(r.T_gt, camera, mesh=mesh)], camera, mesh)
     for name, rs in background_subsets(records).items():
         out[name] = summarize(rs, camera, mesh)
     return out
@@ -362,7 +367,7 @@ def _fmt(v) -> str:
 def write_report(out_dir: Path, metrics: dict, title: str, notes: list[str] = ()) -> None:
     from .dataset import atomic_write_text
 
-    subsets = [s for s in ("in_image", "truncated", "star_field", "cluttered") if s in metrics]
+    subsets = [s for s in ("in_image", "truncated", "in_view", "star_field", "cluttered") if s in metrics]
     rows = ["| metric | all | " + " | ".join(subsets) + " |", "|---" * (len(subsets) + 2) + "|"]
     safe = metrics
     for k in METRIC_KEYS:
