@@ -36,7 +36,7 @@ One-Euro style adaptive gain ``alpha = 1 / (1 + 1 / (2 pi f_c dt))``:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -308,9 +308,18 @@ class Tracker:
             elif p.ok and self._coasted < cfg.coast_frames:
                 # The ship is in the crop but the measurement jumped: trust the motion for
                 # a frame or two rather than a full search that would restart the track
-                # from whatever this frame's keypoints say.
-                self._coasted += 1
-                return self._predicted(T_pred, p, index, time_s, passes)
+                # from whatever this frame's keypoints say (in accuracy mode, the
+                # prediction aligned with the image is a measurement of its own).
+                aligned = (est.align_pass(frame, replace(p, T_cam_obj=T_pred), alternatives=False)
+                           if est.config.refine == "full" else None)
+                if aligned is not None:
+                    passes.append(aligned)
+                if aligned is not None and aligned.ok:
+                    status, meas = "tracked", aligned
+                    self._coasted = 0
+                else:
+                    self._coasted += 1
+                    return self._predicted(T_pred, p, index, time_s, passes)
         if meas is None:
             self._coasted = 0
             full: PoseEstimate = est.estimate(frame)
@@ -323,7 +332,7 @@ class Tracker:
             self.reset()
             return FrameResult(index, time_s, "lost", None, None, np.full((8, 2), np.nan), np.zeros(8),
                                math.inf, 0.0, passes)
-        if status == "tracked" and est.config.refine == "full":
+        if status == "tracked" and est.config.refine == "full" and meas.stage != "align":
             # Accuracy mode: align the mesh on every tracked frame too (detections were
             # aligned inside estimate()); a rejected alignment keeps the measurement.
             aligned = est.align_pass(frame, meas, alternatives=False)
