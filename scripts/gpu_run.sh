@@ -3,7 +3,7 @@
 # (~8 minutes, checkpoints every 2 minutes, resumable), export ONNX, quick eval.
 #
 #   scripts/gpu_run.sh                       # defaults below
-#   MINUTES=0.3 BATCH=8 WORKERS=1 DEVICE=cpu scripts/gpu_run.sh   # a tiny dry run on a CPU
+#   MINUTES=0.3 BATCH=8 WORKERS=1 DEVICE=cpu SIDE_COUNT=200 scripts/gpu_run.sh   # a tiny dry run on a CPU
 #
 # Everything lands in $OUT (default runs/gpu; also copied to $OUT_COPY if set, e.g. the
 # device tool's $OUT). Continues from $OUT/last.pt when present (--resume), else starts
@@ -55,6 +55,13 @@ echo "== export $CKPT"
 $PY -m xwing export "$CKPT" --out "$RUN/xwing.onnx"
 $PY -m xwing export "$RUN/weights.pt" --out "$RUN/xwing_last.onnx" --no-check >/dev/null
 
+if [[ "${SIDE_COUNT:-48000}" != 0 ]]; then
+  # The top/bottom classifier (xwing/side.py): rendering is its whole cost; it lands next to
+  # the exported model, where the pipeline finds it.
+  echo "== train-side (${SIDE_COUNT:-48000} images)"
+  $PY -m xwing train-side --count "${SIDE_COUNT:-48000}" --out "$RUN/xwing.side.npz"
+fi
+
 echo "== quick eval"
 TESTSET=${TESTSET:-data/test}
 if $PY -m xwing eval --help >/dev/null 2>&1 && [[ -d "$TESTSET" ]]; then
@@ -91,7 +98,7 @@ PYEOF
 fi
 if [[ -n "${OUT_COPY:-}" ]]; then
   mkdir -p "$OUT_COPY"
-  cp "$RUN"/{config.json,metrics.csv,weights.pt,xwing.onnx} "$OUT_COPY"/ 2>/dev/null || true
+  cp "$RUN"/{config.json,metrics.csv,weights.pt,xwing.onnx,xwing.side.npz,xwing.side.json} "$OUT_COPY"/ 2>/dev/null || true
   cp "$RUN"/quick_eval.json "$OUT_COPY"/ 2>/dev/null || true
   cp -r "$RUN"/eval "$OUT_COPY"/ 2>/dev/null || true
 fi
