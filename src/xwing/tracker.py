@@ -10,6 +10,8 @@ Per frame (:meth:`Tracker.step`)::
     gate   : pass accepted, and T_meas within max_jump of T_pred
     else   : the prediction for up to `coast_frames` frames -> "predicted",
              then a full-frame search (PoseEstimator.estimate) -> "detected", or "lost"
+    [refine="full": T_meas (or, for a jumping frame, T_pred) aligned with the image
+             (xwing.align); an aligned pose is output as is, the filter only learns from it]
     T_out  = filtered T_meas (reset on "detected")
 
 The crop at the predicted pose *is* the zoomed pass of :mod:`xwing.pipeline`:
