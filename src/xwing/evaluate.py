@@ -452,9 +452,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     parser.add_argument("--providers", nargs="+", default=None, help="ONNX Runtime execution providers")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: one per core)")
-    from .pipeline import add_mesh_arguments
+    from .pipeline import add_model_arguments
 
-    add_mesh_arguments(parser)
+    add_model_arguments(parser)
 
 
 def run(args) -> int:
@@ -464,7 +464,7 @@ def run(args) -> int:
     dataset = SeedDataset(args.dataset)
     detector = load_detector(args.model, args.providers, args.threads)
     config = PipelineConfig(input_size=args.input_size, refine=args.refine, mesh=args.mesh,
-                            fit_seed_box=args.fit_seed_box)
+                            fit_seed_box=args.fit_seed_box, side=args.side)
     estimator = PoseEstimator(detector, dataset.camera, config)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

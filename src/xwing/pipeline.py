@@ -491,14 +491,17 @@ def _load_side(spec: str, detector):
     return SideClassifier.load(Path(spec))
 
 
-def add_mesh_arguments(parser) -> None:
-    """``--mesh`` / ``--fit-seed-box`` (the model for alignment, box corners and ADD), shared
-    by predict, eval and track."""
+def add_model_arguments(parser) -> None:
+    """``--mesh`` / ``--fit-seed-box`` (the model for alignment, box corners and ADD) and
+    ``--side`` (the top/bottom classifier), shared by predict, eval and track."""
     parser.add_argument("--mesh", default="",
                         help="the model's mesh (OBJ/PLY/GLB/STL/OFF; needs trimesh: pip install 'xwing[render]') "
                              "for alignment, the reported box corners and ADD (default: the procedural X-wing)")
     parser.add_argument("--fit-seed-box", action="store_true",
                         help="scale --mesh onto the seed's box, as `xwing render --fit-seed-box` did")
+    parser.add_argument("--side", default="auto",
+                        help="top/bottom classifier that settles the roll: auto (MODEL.side.npz beside an ONNX "
+                             "model, if there), none, or a file from `xwing train-side`")
 
 
 @lru_cache(maxsize=4)

@@ -31,9 +31,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--input-size", type=int, default=0, help="network input side (default: the model's)")
     parser.add_argument("--providers", nargs="+", default=None, help="ONNX Runtime execution providers")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: one per core)")
-    from .pipeline import add_mesh_arguments
+    from .pipeline import add_model_arguments
 
-    add_mesh_arguments(parser)
+    add_model_arguments(parser)
 
 
 def prediction_record(name: str, est, camera, detector_points) -> dict:
@@ -68,7 +68,7 @@ def run(args) -> int:
     if isinstance(detector, OracleDetector):
         raise XwingError("the oracle needs truth; use it with `xwing eval` or `xwing track` on labelled data")
     config = PipelineConfig(input_size=args.input_size, refine=args.refine, mesh=args.mesh,
-                            fit_seed_box=args.fit_seed_box)
+                            fit_seed_box=args.fit_seed_box, side=args.side)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     base = getattr(detector, "camera", None) or seed_camera()

@@ -69,9 +69,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-video", action="store_true", help="write poses and metrics only (benchmarks)")
     parser.add_argument("--show", action="store_true", help="preview in a window where a display exists (q stops)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    from .pipeline import add_mesh_arguments
+    from .pipeline import add_model_arguments
 
-    add_mesh_arguments(parser)
+    add_model_arguments(parser)
 
 
 # --- the pieces --------------------------------------------------------------------------------
@@ -296,7 +296,7 @@ def run(args) -> int:
     camera, camera_from = resolve_camera(args.camera, source, detector)
     lasers = None if (args.lasers or "").lower() == "none" else load_lasers(args.lasers)
     pipe_cfg = PipelineConfig(input_size=args.input_size, refine=args.refine, mesh=args.mesh,
-                              fit_seed_box=args.fit_seed_box)
+                              fit_seed_box=args.fit_seed_box, side=args.side)
     track_cfg = TrackerConfig(track_size=args.track_size, smooth=args.smooth, filter=args.filter,
                               per_frame=args.per_frame)
     estimator = PoseEstimator(detector, camera, pipe_cfg)
