@@ -51,9 +51,9 @@ def _compensate_fill_rule(tri: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         x = (c_prev * n[:, :, 1] - c * n_prev[:, :, 1]) / det
         y = (n_prev[:, :, 0] * c - n[:, :, 0] * c_prev) / det
-    out = np.stack([x, y], axis=2)
-    e2 = np.roll(out, -1, axis=1) - out
-    area2_new = e2[:, 0, 0] * e2[:, 1, 1] - e2[:, 0, 1] * e2[:, 1, 0]
+        out = np.stack([x, y], axis=2)
+        e2 = np.roll(out, -1, axis=1) - out  # inf - inf for degenerate slivers: marked invalid below
+        area2_new = e2[:, 0, 0] * e2[:, 1, 1] - e2[:, 0, 1] * e2[:, 1, 0]
     valid = np.isfinite(out).all(axis=(1, 2)) & (area2_new * area2 > 0) & (np.abs(area2_new) <= np.abs(area2))
     return out, valid
 
