@@ -55,12 +55,13 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .errors import XwingError
+from .config import SavedConfig
 
 PARTS = ("model", "track", "render", "accuracy", "align")
 DEFAULT_SHIPPED = "models/xwing.onnx"
@@ -73,7 +74,7 @@ ALIGN_STARTS_PX = (1.0, 3.0, 6.0, 12.0)
 
 
 @dataclass(frozen=True)
-class BenchConfig:
+class BenchConfig(SavedConfig):
     """Everything a bench run depends on (saved in bench.json)."""
 
     parts: tuple[str, ...] = PARTS
@@ -99,11 +100,6 @@ class BenchConfig:
     align_samples: int = 20
     align_seed: int = 777
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        for k in ("parts", "threads", "track_threads", "track_modes"):
-            d[k] = list(d[k])
-        return d
 
 
 # --- small helpers -----------------------------------------------------------------------------

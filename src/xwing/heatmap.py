@@ -38,13 +38,15 @@ at the top-left corner, and integer argmax decoding.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
+from .config import SavedConfig
+
 
 @dataclass(frozen=True)
-class HeatmapCodec:
+class HeatmapCodec(SavedConfig):
     """Keypoints <-> canvas heatmaps.
 
     Attributes:
@@ -63,14 +65,6 @@ class HeatmapCodec:
     conf_radius: int = 2
     decode_mode: str = "dark"
     seed_targets: bool = False
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "HeatmapCodec":
-        names = cls.__dataclass_fields__.keys()
-        return cls(**{k: v for k, v in d.items() if k in names})
 
     # --- geometry ------------------------------------------------------------------------
 

@@ -21,11 +21,13 @@ full resolution, no margin, no global scores (presence fixed to "in view").
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .config import SavedConfig
 
 #: ImageNet statistics (0..255 scale), applied inside the network.
 MEAN_RGB = (123.675, 116.28, 103.53)
@@ -33,7 +35,7 @@ STD_RGB = (58.395, 57.12, 57.375)
 
 
 @dataclass(frozen=True)
-class NetConfig:
+class NetConfig(SavedConfig):
     """Attributes:
         arch: ``"fpn"`` (timm backbone + lean FPN) or ``"seed_unet"``.
         backbone: timm model name (``fpn``) or smp encoder name (``seed_unet``).
@@ -52,17 +54,6 @@ class NetConfig:
     margin: int = 8
     dilations: tuple[int, ...] = (1, 2, 4, 8)
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["dilations"] = list(self.dilations)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "NetConfig":
-        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        if "dilations" in d:
-            d["dilations"] = tuple(d["dilations"])
-        return cls(**d)
 
 
 class _Normalise(nn.Module):

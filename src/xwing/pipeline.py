@@ -37,11 +37,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
+from .config import SavedConfig
 from .camera import Camera
 from .crop import CropMap, crop_for_points, letterbox
 from .errors import XwingError
@@ -59,7 +60,7 @@ TILT_CHECK_DEG = 10.0
 
 
 @dataclass(frozen=True)
-class PipelineConfig:
+class PipelineConfig(SavedConfig):
     """Single-image pose estimation settings (saved beside outputs as JSON).
 
     Attributes:
@@ -113,9 +114,6 @@ class PipelineConfig:
             v = getattr(self, name)
             if v and (v < 32 or v % 32):
                 raise XwingError(f"{name} must be a multiple of 32 (>= 32), got {v}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

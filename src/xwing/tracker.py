@@ -38,11 +38,12 @@ One-Euro style adaptive gain ``alpha = 1 / (1 + 1 / (2 pi f_c dt))``:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .errors import XwingError
+from .config import SavedConfig
 from .keypoints import T_ROLL180
 from .pipeline import PassResult, PoseEstimate, PoseEstimator
 from .pose import invert_T, make_T, rotation_angle_deg, rotvec_to_R, R_to_rotvec
@@ -52,7 +53,7 @@ STATUSES = ("tracked", "predicted", "detected", "lost")
 
 
 @dataclass(frozen=True)
-class TrackerConfig:
+class TrackerConfig(SavedConfig):
     """Attributes:
         track_size: network input side for crops at the predicted pose (multiple of 32).
         fill: share of the crop's side the predicted box spans; 0: the estimator's
@@ -106,9 +107,6 @@ class TrackerConfig:
             raise XwingError(f"track size must be a multiple of 32 (>= 32), got {self.track_size}")
         if self.smooth < 0:
             raise XwingError(f"smoothing strength must be >= 0, got {self.smooth}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _alpha(cutoff_hz: float, dt: float) -> float:

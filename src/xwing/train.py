@@ -37,16 +37,17 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 
 from .errors import XwingError
+from .config import SavedConfig
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(SavedConfig):
     """Everything a run depends on (saved as config.json and inside checkpoints)."""
 
     preset: str = "fast"
@@ -100,17 +101,6 @@ class TrainConfig:
     checkpoint_minutes: float = 2.0
     init: str = ""  # start from a weights.pt / models/xwing.pt
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["data"] = list(self.data)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        d = {k: v for k, v in d.items() if k in {f.name for f in fields(cls)}}
-        if "data" in d:
-            d["data"] = tuple(d["data"])
-        return cls(**d)
 
 
 #: Fields that define the network and its outputs: taken from the weights with ``--init``.

@@ -24,10 +24,11 @@ and upsampled (bilinear, after noise and JPEG), as the tracker's crops are.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
+from ..config import SavedConfig
 from ..camera import Camera, seed_camera
 from ..crop import CropMap, crop_around
 from ..keypoints import SEED_BOX, SEED_BOX_CORNERS
@@ -43,7 +44,7 @@ GENERATOR_VERSION = 1
 
 
 @dataclass(frozen=True)
-class GeneratorConfig:
+class GeneratorConfig(SavedConfig):
     """Everything that decides the data's distribution (saved beside datasets).
 
     Ranges are ``(min, max)`` drawn uniformly unless said otherwise.
@@ -86,14 +87,6 @@ class GeneratorConfig:
             v = getattr(self, f.name)
             if isinstance(v, list):
                 object.__setattr__(self, f.name, tuple(v))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "GeneratorConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
     @property
     def pose_config(self) -> PoseSamplerConfig:
