@@ -252,6 +252,15 @@ def _sqpnp(pts_3d: np.ndarray, pts_2d: np.ndarray, K: np.ndarray) -> np.ndarray 
     return T if np.all(np.isfinite(T)) else None
 
 
+def _undistorted(uv: np.ndarray, K: np.ndarray, dist: np.ndarray | None) -> np.ndarray:
+    """Distorted pixels (N, 2) -> ideal pinhole pixels under ``K``; ``uv`` itself without distortion."""
+    if dist is None or not np.size(dist) or not np.any(np.asarray(dist) != 0):
+        return uv
+    from .camera import Camera
+
+    return Camera(K, 1, 1, dist).undistort_points(uv)
+
+
 def solve_pnp(pts_2d: np.ndarray, pts_3d: np.ndarray, K: np.ndarray, dist: np.ndarray | None = None,
               conf: np.ndarray | None = None, min_conf: float = 0.1, threshold_px: float = 5.0,
               max_iterations: int = 100, seed: int = 0, T_prior: np.ndarray | None = None,
@@ -285,14 +294,8 @@ def solve_pnp(pts_2d: np.ndarray, pts_3d: np.ndarray, K: np.ndarray, dist: np.nd
     usable = np.isfinite(pts_2d).all(axis=1) & np.isfinite(conf) & (conf >= min_conf)
     if usable.sum() < 4:
         return PnPResult(False, inliers=np.zeros(n, bool), reason=f"only {int(usable.sum())} usable keypoints (need 4)")
-    if dist is not None and np.size(dist) and np.any(np.asarray(dist) != 0):
-        from .camera import Camera
-
-        und = np.full_like(pts_2d, np.nan)
-        und[usable] = Camera(K, 1, 1, dist).undistort_points(pts_2d[usable])
-        pts_2d = und
     idx = np.flatnonzero(usable)
-    x2, X3, w = pts_2d[idx], pts_3d[idx], conf[idx]
+    x2, X3, w = _undistorted(pts_2d[idx], K, dist), pts_3d[idx], conf[idx]
     if fast:
         found = _fast_path(x2, X3, w, K, threshold_px, T_prior)
         if found is not None:
@@ -388,11 +391,7 @@ def planar_alternatives(T_cam_obj: np.ndarray, pts_2d: np.ndarray, pts_3d: np.nd
     ok = np.isfinite(pts_2d).all(axis=1) & (w > 0)
     if ok.sum() < 4:
         return []
-    x2, X3, w = pts_2d[ok], pts_3d[ok], w[ok]
-    if dist is not None and np.size(dist) and np.any(np.asarray(dist) != 0):
-        from .camera import Camera
-
-        x2 = Camera(K, 1, 1, dist).undistort_points(x2)
+    x2, X3, w = _undistorted(pts_2d[ok], K, dist), pts_3d[ok], w[ok]
     flat = X3.copy()
     flat[:, 2] = 0.0
     try:
