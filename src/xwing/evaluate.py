@@ -130,7 +130,7 @@ def background_clutter(image_rgb: np.ndarray, T_gt: np.ndarray, camera, mesh: tu
                        ) -> float:
     """How busy the background is right around the ship: the mean gradient magnitude
     (grey levels per pixel, Sobel / 8) over the pixels ``CLUTTER_BAND_PX`` away from
-    the true silhouette (rasterised in numpy from the procedural mesh). A flat dark
+    the true silhouette (rasterised in numpy from ``mesh``). A flat dark
     star field gives about 1-2, nebula structure 3-5; NaN when the ship is not in view.
 
     Args:

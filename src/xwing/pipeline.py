@@ -42,8 +42,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .config import SavedConfig
 from .camera import Camera
+from .config import SavedConfig
 from .crop import CropMap, crop_for_points, letterbox
 from .errors import XwingError
 from .keypoints import SEED_BOX_CORNERS
@@ -200,10 +200,10 @@ class PoseEstimator:
         self.camera = camera
         self.config = config
         self.points_3d = np.asarray(detector.points_3d, dtype=np.float64).reshape(-1, 3)
-        if config.mesh:  # a bad mesh file fails here, before any work
-            model_mesh(config.mesh, config.fit_seed_box)
+        # A bad mesh file fails here, before any work.
+        mesh = model_mesh(config.mesh, config.fit_seed_box) if config.mesh else None
         if corners_3d is None:
-            corners_3d = model_mesh(config.mesh, config.fit_seed_box).box_corners() if config.mesh else SEED_BOX_CORNERS
+            corners_3d = SEED_BOX_CORNERS if mesh is None else mesh.box_corners()
         self.corners_3d = np.asarray(corners_3d, dtype=np.float64).reshape(8, 3)
         # What a crop must contain: the box and the predicted points.
         self.extent_3d = np.vstack([self.corners_3d, self.points_3d])
@@ -317,9 +317,7 @@ class PoseEstimator:
         if angle_between_deg(res.T_cam_obj, T_prior) <= TILT_CHECK_DEG:
             return res
         use = res.inliers & (res.conf >= self.config.min_conf)
-        uv = res.uv_px[use]
-        if self.camera.dist is not None and np.any(np.asarray(self.camera.dist) != 0):
-            uv = self.camera.undistort_points(uv)
+        uv = self.camera.undistort_points(res.uv_px[use])
         best, best_angle = None, angle_between_deg(res.T_cam_obj, T_prior)
         for T in planar_alternatives(res.T_cam_obj, uv, self.points_3d[use], self.camera.K, None, res.conf[use]):
             a = angle_between_deg(T, T_prior)
@@ -511,8 +509,10 @@ def model_mesh(path: str = "", fit_seed_box: bool = False):
     return load_mesh(path, fit_seed_box=fit_seed_box) if path else xwing_mesh()
 
 
+@lru_cache(maxsize=4)
 def alignment_mesh(path: str = "", fit_seed_box: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(vertices (V, 3) float64, faces (F, 3)) of :func:`model_mesh`, for the aligner."""
+    """(vertices (V, 3) float64, faces (F, 3)) of :func:`model_mesh`, for the aligner (built
+    once: it runs on every aligned frame; the arrays are shared, never modified)."""
     mesh = model_mesh(path, fit_seed_box)
     return mesh.vertices.astype(np.float64), mesh.faces
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
-from ..config import SavedConfig
 from ..camera import Camera, seed_camera
+from ..config import SavedConfig
 from ..crop import CropMap, crop_around
 from ..keypoints import SEED_BOX, SEED_BOX_CORNERS
 from ..projection import project_points
