@@ -303,25 +303,20 @@ class Tracker:
             p = est.run_pass(frame, crop, "track", T_init=T_pred)
             passes.append(p)
             if p.ok and self._consistent(p.T_cam_obj, T_pred):
-                status, meas = "tracked", p
-                self._coasted = 0
+                status, meas = "tracked", self._aligned(frame, p, passes)
             elif p.ok and self._coasted < cfg.coast_frames:
                 # The ship is in the crop but the measurement jumped: trust the motion for
                 # a frame or two rather than a full search that would restart the track
                 # from whatever this frame's keypoints say (in accuracy mode, the
                 # prediction aligned with the image is a measurement of its own).
-                aligned = (est.align_pass(frame, replace(p, T_cam_obj=T_pred), alternatives=False)
-                           if est.config.refine == "full" else None)
-                if aligned is not None:
-                    passes.append(aligned)
-                if aligned is not None and aligned.ok:
-                    status, meas = "tracked", aligned
-                    self._coasted = 0
-                else:
+                at_pred = replace(p, T_cam_obj=T_pred)
+                aligned = self._aligned(frame, at_pred, passes)
+                if aligned is at_pred:
                     self._coasted += 1
                     return self._predicted(T_pred, p, index, time_s, passes)
+                status, meas = "tracked", aligned
+        self._coasted = 0
         if meas is None:
-            self._coasted = 0
             full: PoseEstimate = est.estimate(frame)
             passes.extend(full.passes)
             if full.ok:
@@ -332,13 +327,6 @@ class Tracker:
             self.reset()
             return FrameResult(index, time_s, "lost", None, None, np.full((8, 2), np.nan), np.zeros(8),
                                math.inf, 0.0, passes)
-        if status == "tracked" and est.config.refine == "full" and meas.stage != "align":
-            # Accuracy mode: align the mesh on every tracked frame too (detections were
-            # aligned inside estimate()); a rejected alignment keeps the measurement.
-            aligned = est.align_pass(frame, meas, alternatives=False)
-            passes.append(aligned)
-            if aligned.ok:
-                meas = aligned
         T_meas = meas.T_cam_obj
         rolled = status == "tracked" and self._vote_roll(frame, T_meas)
         if rolled:
@@ -369,6 +357,16 @@ class Tracker:
             corner_conf = np.full(8, float(meas.conf[meas.inliers].mean()) if meas.inliers.any() else 0.0)
         return FrameResult(index, time_s, status, T_out, T_meas, corners, corner_conf, meas.reproj_err_px,
                            meas.quality, passes, meas.uv_px, rolled)
+
+    def _aligned(self, frame: np.ndarray, meas: PassResult, passes: list[PassResult]) -> PassResult:
+        """Accuracy mode (``refine="full"``): ``meas`` aligned with the image (the pass is
+        added to ``passes``); ``meas`` itself when alignment is off or rejects it.
+        Detections are aligned inside :meth:`PoseEstimator.estimate` already."""
+        if self.estimator.config.refine != "full":
+            return meas
+        aligned = self.estimator.align_pass(frame, meas, alternatives=False)
+        passes.append(aligned)
+        return aligned if aligned.ok else meas
 
     def _predicted(self, T_pred: np.ndarray, p: PassResult, index: int, time_s: float,
                    passes: list[PassResult]) -> FrameResult:
