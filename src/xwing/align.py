@@ -71,11 +71,11 @@ Numpy + OpenCV only.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from .config import SavedConfig
 from .crop import CropMap, crop_for_points
 from .pose import se3_exp
 from .projection import project_points
@@ -83,7 +83,7 @@ from .raster import rasterize
 
 
 @dataclass(frozen=True)
-class AlignConfig:
+class AlignConfig(SavedConfig):
     """Settings of :func:`align` (saved beside results as JSON).
 
     Attributes:
@@ -143,8 +143,6 @@ class AlignConfig:
     min_edge_score: float = 2.0
     max_shift_px: float = 25.0
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
 
 
 @dataclass

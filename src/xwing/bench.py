@@ -592,7 +592,7 @@ def align_basin(n_samples: int, seed: int, starts=ALIGN_STARTS_PX, progress_upda
             rows[s].append((e0, e1, res.ok, ms, res.quality))
         if progress_update is not None:
             progress_update()
-    out = {"n_samples": taken, "seed": seed, "categories": categories, "config": json.loads(config.to_json()),
+    out = {"n_samples": taken, "seed": seed, "categories": categories, "config": config.to_dict(),
            "definition": "error = mean distance of the 8 box corners to their true projections (px); "
                          "final = the pose align() returns (its start when it rejects the result)",
            "by_start": {}}

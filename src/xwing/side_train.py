@@ -18,16 +18,17 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .config import SavedConfig
 from .side import GRID_X, GRID_Y, SIDE_FORMAT, sample_patch, top_faces_camera
 
 
 @dataclass(frozen=True)
-class SideTrainConfig:
+class SideTrainConfig(SavedConfig):
     """Everything a side-classifier run depends on (saved beside the weights)."""
 
     count: int = 16000
@@ -159,7 +160,7 @@ def train_side(cfg: SideTrainConfig, out: Path, progress: bool = True) -> dict:
     from .side import SideClassifier
 
     np_logits = SideClassifier.load(out).logits(Xva[:64])
-    doc = {"config": asdict(cfg), "train_images": int(len(A)), "val": accuracy_table(val_logits, yva, cva),
+    doc = {"config": cfg.to_dict(), "train_images": int(len(A)), "val": accuracy_table(val_logits, yva, cva),
            "numpy_vs_torch_max_abs_logit_diff": float(np.abs(np_logits - val_logits[:64]).max()),
            "render_s": round(t_render, 1), "total_s": round(time.time() - t0, 1)}
     atomic_write_json(out.with_suffix(".json"), doc)
