@@ -68,12 +68,10 @@ def model_points(mesh_path: str = "", fit_seed_box: bool = False, n: int = 500
                  ) -> tuple[np.ndarray, float, np.ndarray]:
     """(surface points (n, 3) for ADD/ADI, their diameter, mesh vertices (V, 3) for visibility)
     of :func:`xwing.pipeline.model_mesh` (default: the procedural X-wing, numpy only)."""
-    from .pipeline import model_mesh
+    from .pipeline import alignment_mesh, model_mesh
 
-    mesh = model_mesh(mesh_path, fit_seed_box)
-    pts = mesh.surface_points(n, seed=0)
-    verts = mesh.vertices.astype(np.float64)
-    return pts, model_diameter(pts), verts
+    pts = model_mesh(mesh_path, fit_seed_box).surface_points(n, seed=0)
+    return pts, model_diameter(pts), alignment_mesh(mesh_path, fit_seed_box)[0]
 
 
 @dataclass
