@@ -12,15 +12,15 @@ dependencies when used.
 
 __version__ = "0.1.0"
 
-from .camera import (Camera, K_from_gl_projection, T_cam_obj_from_model_matrix, gl_projection_from_K,
+from xwing.geometry.camera import (Camera, K_from_gl_projection, T_cam_obj_from_model_matrix, gl_projection_from_K,
                      load_camera, load_camera_info, model_matrix_from_T_cam_obj, seed_camera)
-from .dataset import SeedDataset, load_matrix, save_camera_info, save_matrix, write_sample
-from .errors import XwingError
-from .keypoints import MIRROR_PAIRS, SEED_BOX_CORNERS, SEED_LASERS, box_corners_of_points
-from .pnp import PnPResult, solve_pnp
-from .projection import project_points
-from .crop import CropMap, crop_around, letterbox
-from . import metrics
+from xwing.io.dataset import SeedDataset, load_matrix, save_camera_info, save_matrix, write_sample
+from xwing.errors import XwingError
+from xwing.model.keypoints import MIRROR_PAIRS, SEED_BOX_CORNERS, SEED_LASERS, box_corners_of_points
+from xwing.geometry.pnp import PnPResult, solve_pnp
+from xwing.geometry.projection import project_points
+from xwing.geometry.crop import CropMap, crop_around, letterbox
+from xwing.geometry import metrics
 
 __all__ = [
     "Camera", "CropMap", "PnPResult", "crop_around", "letterbox", "metrics", "solve_pnp", "K_from_gl_projection", "MIRROR_PAIRS", "SEED_BOX_CORNERS", "SEED_LASERS", "SeedDataset",

@@ -30,7 +30,7 @@ def make_renderer(camera, mesh=None, samples: int = 4):
     """A :class:`xwing.render.gl.Renderer` for ``camera`` and ``mesh`` (default: the
     procedural X-wing); ``samples`` anti-aliasing samples per pixel (0: exact coverage).
     moderngl is imported here, not at package import."""
-    from .gl import Renderer
+    from xwing.render.gl import Renderer
 
     return Renderer(camera, mesh, samples=samples)
 

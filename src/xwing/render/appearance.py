@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .mesh import CANOPY, DROID, EXHAUST, HULL, MARKING, METAL, PANEL, PART_NAMES
+from xwing.model.mesh import CANOPY, DROID, EXHAUST, HULL, MARKING, METAL, PANEL, PART_NAMES
 
 N_PARTS = 8  # the shader's material table size (>= len(PART_NAMES))
 

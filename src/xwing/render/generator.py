@@ -13,7 +13,7 @@ Views
 cut around the ship (centre jittered by ``crop_jitter`` of the ship's size)
 so that the ship's box spans ``crop_fill`` of it (0.5-0.625: 128-160 px of a
 256 crop). Its camera is the crop camera (``K_crop = S K``, see
-:mod:`xwing.crop`). Parts of the crop beyond the full frame are black, as in
+:mod:`xwing.geometry.crop`). Parts of the crop beyond the full frame are black, as in
 the tracker's crops (``crop_black_border=False`` renders them too; with the
 default pose distribution most crops of 256 x 256 frames reach past the
 border, as the tracker's crops of the test set do); when the crop magnifies
@@ -28,14 +28,14 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
-from ..camera import Camera, seed_camera
-from ..config import SavedConfig
-from ..crop import CropMap, crop_around
-from ..keypoints import SEED_BOX, SEED_BOX_CORNERS
-from ..projection import project_points
-from .effects import SensorParams, apply_sensor, jpeg_roundtrip
-from .mesh import Mesh, xwing_mesh
-from .sampler import PoseSampler, PoseSamplerConfig
+from xwing.geometry.camera import Camera, seed_camera
+from xwing.config import SavedConfig
+from xwing.geometry.crop import CropMap, crop_around
+from xwing.model.keypoints import SEED_BOX, SEED_BOX_CORNERS
+from xwing.geometry.projection import project_points
+from xwing.render.effects import SensorParams, apply_sensor, jpeg_roundtrip
+from xwing.model.mesh import Mesh, xwing_mesh
+from xwing.render.sampler import PoseSampler, PoseSamplerConfig
 
 VIEWS = ("full", "crop")
 #: Bumped whenever the same config and seed would give different images (sampler,
@@ -169,7 +169,7 @@ class SampleGenerator:
         """This process's renderer (made on first use)."""
         pid = os.getpid()
         if self._local is None or self._local[0] != pid:
-            from . import make_renderer
+            from xwing.render import make_renderer
 
             self._local = (pid, make_renderer(self.camera, self.mesh, samples=self.config.aa_samples))
         return self._local[1]
@@ -178,7 +178,7 @@ class SampleGenerator:
     def bank(self):
         """The background bank (made on first use, deterministic from ``config.seed``)."""
         if self._bank is None:
-            from .background import BackgroundBank
+            from xwing.render.background import BackgroundBank
 
             side = max(self.camera.width, self.camera.height,
                        self.config.crop_size if self.config.view == "crop" else 0)
@@ -200,7 +200,7 @@ class SampleGenerator:
     def sample(self, rng: np.random.Generator, jpeg: bool = True) -> GeneratedSample:
         """Draw one sample. ``jpeg=False`` skips the JPEG round trip of full-frame
         images (a writer then encodes once at ``sample.sensor.jpeg_quality``)."""
-        from .appearance import sample_appearance
+        from xwing.render.appearance import sample_appearance
 
         cfg = self.config
         renderer, bank = self._resources()
@@ -220,7 +220,7 @@ class SampleGenerator:
         img, mask = renderer.render(T, render_cam, appearance, bg)
         uv_render = project_points(self.corners, T, render_cam.K)
         if cfg.p_occluder > 0 and rng.random() < cfg.p_occluder:
-            from .occluders import add_occluders
+            from xwing.render.occluders import add_occluders
 
             finite = uv_render[np.isfinite(uv_render).all(axis=1)]
             if len(finite):

@@ -1,11 +1,11 @@
 """Headless OpenGL rendering of the ship (moderngl on EGL: Mesa llvmpipe on CPUs, the GPU elsewhere).
 
 Convention: poses come in as ``T_cam_obj`` (OpenCV camera) and are converted
-once with :func:`xwing.camera.cv_to_gl_pose`; the projection is
-:meth:`xwing.camera.Camera.gl_projection`, built from ``K`` so that pixel
+once with :func:`xwing.geometry.camera.cv_to_gl_pose`; the projection is
+:meth:`xwing.geometry.camera.Camera.gl_projection`, built from ``K`` so that pixel
 centres land where ``K`` says. OpenGL's framebuffer rows run bottom-up, so
 every read-back is flipped to image rows (top-down). Together these make a
-rendered silhouette agree with :func:`xwing.projection.project_points` to a
+rendered silhouette agree with :func:`xwing.geometry.projection.project_points` to a
 fraction of a pixel (``tests/test_render_gl.py`` checks it 8x supersampled).
 
 One GL context per process, created on first use, so a renderer built in one
@@ -18,10 +18,10 @@ import os
 
 import numpy as np
 
-from ..camera import Camera, cv_to_gl_pose
-from ..errors import XwingError
-from .appearance import N_PARTS, Appearance
-from .mesh import Mesh, xwing_mesh
+from xwing.geometry.camera import Camera, cv_to_gl_pose
+from xwing.errors import XwingError
+from xwing.render.appearance import N_PARTS, Appearance
+from xwing.model.mesh import Mesh, xwing_mesh
 
 _CONTEXT: tuple[int, object] | None = None  # (pid, moderngl.Context)
 
@@ -184,7 +184,7 @@ class Renderer:
 
     Args:
         camera: default camera (``K``, size, clip planes).
-        mesh: the model (default: :func:`xwing.render.mesh.xwing_mesh`).
+        mesh: the model (default: :func:`xwing.model.mesh.xwing_mesh`).
         samples: anti-aliasing samples per pixel: 0 or 1 = one sample at the pixel
             centre (the exact, binary coverage that the geometry tests use); 4, 9,
             16 = a 2x2, 3x3, 4x4 ordered grid (supersampling, then a block mean:
@@ -334,7 +334,7 @@ class Renderer:
         """Pixel rectangle ``(x0, y0, x1, y1)`` (end-exclusive) that holds the whole
         projected mesh (bounded by its box corners), None when the mesh misses the
         image, the full frame when a corner is too near the camera to bound it."""
-        from ..pose import transform_points
+        from xwing.geometry.pose import transform_points
 
         cam = camera or self.camera
         X = transform_points(T_cam_obj, self._corners)  # (8, 3) camera frame

@@ -40,10 +40,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..camera import Camera
-from ..keypoints import SEED_BOX_CORNERS
-from ..pose import make_T, random_rotation
-from ..projection import in_image, project_points
+from xwing.geometry.camera import Camera
+from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.geometry.pose import make_T, random_rotation
+from xwing.geometry.projection import in_image, project_points
 
 CATEGORIES = ("inside", "truncated", "cut", "out")
 

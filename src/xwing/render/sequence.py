@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
-from ..camera import Camera, model_matrix_from_T_cam_obj
-from ..dataset import atomic_write_json, save_camera_info, write_sample
-from ..errors import XwingError
-from ..pose import make_T, rotvec_to_R
-from .generator import GeneratorConfig, SampleGenerator
+from xwing import __version__
+from xwing.geometry.camera import Camera, model_matrix_from_T_cam_obj
+from xwing.io.dataset import atomic_write_json, save_camera_info, write_sample
+from xwing.errors import XwingError
+from xwing.geometry.pose import make_T, rotvec_to_R
+from xwing.render.generator import GeneratorConfig, SampleGenerator
 
 #: Keyframes (u, v as fractions of the image, depth z): approach, cross, the pass
 #: partly beyond the right border (u > 1), roll, exit.
@@ -112,11 +112,11 @@ def render_sequence(out: str | Path, n_frames: int, config: GeneratorConfig, cam
     import imageio_ffmpeg
     from tqdm import tqdm
 
-    from .appearance import sample_appearance
-    from .background import BackgroundBank
-    from .effects import add_noise
-    from .gl import renderer_name
-    from .writer import MeshSource, identity, prepare_output
+    from xwing.render.appearance import sample_appearance
+    from xwing.render.background import BackgroundBank
+    from xwing.render.effects import add_noise
+    from xwing.render.gl import renderer_name
+    from xwing.render.writer import MeshSource, identity, prepare_output
 
     t0 = time.perf_counter() if t_start is None else t_start
     out = Path(out)
@@ -125,7 +125,7 @@ def render_sequence(out: str | Path, n_frames: int, config: GeneratorConfig, cam
     if camera.has_distortion:
         raise XwingError("the camera has lens distortion; rendering supports pinhole cameras only")
     if cpu:
-        from .gl import use_cpu_renderer
+        from xwing.render.gl import use_cpu_renderer
 
         use_cpu_renderer()
     mesh_source = mesh_source or MeshSource()

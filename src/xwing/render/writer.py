@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
-from ..camera import Camera, model_matrix_from_T_cam_obj
-from ..dataset import atomic_write_json, sample_complete, save_camera_info, write_sample
-from ..errors import XwingError
-from .generator import GENERATOR_VERSION, GeneratorConfig, SampleGenerator
-from .mesh import Mesh, load_mesh, mesh_summary, xwing_mesh
-from .sampler import CATEGORIES
+from xwing import __version__
+from xwing.geometry.camera import Camera, model_matrix_from_T_cam_obj
+from xwing.io.dataset import atomic_write_json, sample_complete, save_camera_info, write_sample
+from xwing.errors import XwingError
+from xwing.render.generator import GENERATOR_VERSION, GeneratorConfig, SampleGenerator
+from xwing.model.mesh import Mesh, load_mesh, mesh_summary, xwing_mesh
+from xwing.render.sampler import CATEGORIES
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ def _worker_pool(gen: SampleGenerator, mesh_source: MeshSource, out: Path, worke
 
     import cv2
 
-    from . import gl
+    from xwing.render import gl
 
     method = "fork" if gl._CONTEXT is None and "fork" in mp.get_all_start_methods() else "spawn"
     threads = cv2.getNumThreads()
@@ -171,7 +171,7 @@ def _worker_pool(gen: SampleGenerator, mesh_source: MeshSource, out: Path, worke
 
 
 def _worker_run(indices: list[int]) -> tuple[str, list[tuple[bool, str]]]:
-    from .gl import renderer_name
+    from xwing.render.gl import renderer_name
 
     gen, out = _WORKER["gen"], _WORKER["out"]
     results = [write_one(gen, out, i) for i in indices]
@@ -202,7 +202,7 @@ def render_dataset(out: str | Path, count: int, config: GeneratorConfig, camera:
         raise XwingError("the camera has lens distortion; rendering supports pinhole cameras only "
                          "(render with the undistorted K)")
     if cpu:
-        from .gl import use_cpu_renderer
+        from xwing.render.gl import use_cpu_renderer
 
         use_cpu_renderer()
     mesh = mesh_source.load()
@@ -218,7 +218,7 @@ def render_dataset(out: str | Path, count: int, config: GeneratorConfig, camera:
     visible, renderers, cats = 0, set(), {c: 0 for c in CATEGORIES}
     t_render = time.perf_counter()
     if workers <= 1 or len(todo) < 2 * chunk:
-        from .gl import renderer_name
+        from xwing.render.gl import renderer_name
 
         bar = tqdm(total=len(todo), unit="img", desc="render", disable=not progress, smoothing=0.1)
         for k in todo:

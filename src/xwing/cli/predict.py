@@ -1,0 +1,106 @@
+"""``xwing predict IMAGE...``: the ship's pose in single images -> keypoints, pose, overlay PNG.
+
+Per image: the pipeline of :mod:`xwing.infer.estimator` (whole image letterboxed into the
+network, keypoints mapped back exactly, robust PnP; ``--refine zoom`` adds the
+zoomed passes). Outputs in ``--out`` (default ``out/predict``): ``NAME.png``
+(box, axes and keypoints drawn) and ``predictions.json`` (one entry per image:
+``T_cam_obj``, the seed's ``model_matrix``, the 8 box corners as [u, v,
+confidence], the network's own keypoints, reprojection error, quality). The
+camera is ``--camera FILE``, else the model's camera carried to each image's
+size (same horizontal field of view, centred principal point).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from xwing.errors import XwingError
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("images", nargs="+", help="image files (JPEG/PNG)")
+    parser.add_argument("--model", default="models/xwing.onnx", help="ONNX model (default models/xwing.onnx)")
+    parser.add_argument("--camera", default=None, help="camera file (seed camera_info.json or calibration)")
+    parser.add_argument("--out", default="out/predict", help="output directory (default out/predict)")
+    parser.add_argument("--refine", choices=("none", "zoom", "full"), default="full",
+                        help="none: first pass only; zoom: plus zoomed passes; full: plus silhouette alignment "
+                             "(default full, the best measured: see xwing eval)")
+    parser.add_argument("--input-size", type=int, default=0, help="network input side (default: the model's)")
+    parser.add_argument("--providers", nargs="+", default=None, help="ONNX Runtime execution providers")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: one per core)")
+    from xwing.infer.estimator import add_model_arguments
+
+    add_model_arguments(parser)
+
+
+def prediction_record(name: str, est, camera, detector_points) -> dict:
+    from xwing.geometry.camera import model_matrix_from_T_cam_obj
+
+    corner_conf = np.full(8, float(est.conf[est.inliers].mean()) if est.inliers.any() else 0.0)
+    if len(detector_points) == 8:
+        corner_conf = est.conf
+    return {
+        "image": name, "ok": est.ok, "reason": est.reason,
+        "T_cam_obj": est.T_cam_obj.tolist() if est.ok else None,
+        "model_matrix": model_matrix_from_T_cam_obj(est.T_cam_obj, camera.view_matrix).tolist() if est.ok else None,
+        "keypoints": [[float(u), float(v), float(c)] for (u, v), c in zip(est.corners_px, corner_conf)]
+        if est.ok else None,
+        "net_keypoints": [[float(u), float(v), float(c)] for (u, v), c in zip(est.uv_px, est.conf)],
+        "presence": est.presence,
+        "reproj_err_px": est.reproj_err_px if math.isfinite(est.reproj_err_px) else None,
+        "quality": est.quality, "n_inliers": est.n_inliers,
+        "passes": [p.stage for p in est.passes],
+    }
+
+
+def run(args) -> int:
+    from xwing.geometry.camera import load_camera, seed_camera
+    from xwing.io.dataset import atomic_write_json, read_image, write_image
+    from xwing.io.draw import draw_axes, draw_box, draw_keypoints, draw_label
+    from xwing.eval.evaluate import json_safe
+    from xwing.infer.oracle import OracleDetector
+    from xwing.infer.estimator import PipelineConfig, PoseEstimator, load_detector
+
+    detector = load_detector(args.model, args.providers, args.threads)
+    if isinstance(detector, OracleDetector):
+        raise XwingError("the oracle needs truth; use it with `xwing eval` or `xwing track` on labelled data")
+    config = PipelineConfig(input_size=args.input_size, refine=args.refine, mesh=args.mesh,
+                            fit_seed_box=args.fit_seed_box, side=args.side)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    base = getattr(detector, "camera", None) or seed_camera()
+    records = []
+    estimators = {}
+    for path in args.images:
+        image = read_image(path)
+        h, w = image.shape[:2]
+        if (w, h) not in estimators:
+            if args.camera:
+                cam = load_camera(args.camera, w, h)
+                if (cam.width, cam.height) != (w, h):
+                    raise XwingError(f"camera is for {cam.width} x {cam.height} images, {path} is {w} x {h}",
+                                     args.camera)
+            else:
+                cam = base if (base.width, base.height) == (w, h) else base.for_frame_size(w, h)
+            estimators[(w, h)] = PoseEstimator(detector, cam, config)
+        est_ = estimators[(w, h)]
+        est = est_.estimate(image)
+        vis = image.copy()
+        draw_keypoints(vis, est.uv_px, est.conf, min_conf=config.min_conf)
+        if est.ok:
+            draw_box(vis, est.corners_px)
+            draw_axes(vis, est.T_cam_obj, est_.camera.K, 0.1, est_.camera.dist)
+        draw_label(vis, "ok" if est.ok else f"no pose: {est.reason}")
+        name = Path(path).stem
+        write_image(out / f"{name}.png", vis)
+        records.append(prediction_record(str(path), est, est_.camera, est_.points_3d))
+        t = est.T_cam_obj[:3, 3]
+        print(f"{path}: " + (f"pose found, distance {np.linalg.norm(t):.3f}, reprojection {est.reproj_err_px:.2f} px, "
+                             f"quality {est.quality:.2f}" if est.ok else f"no pose ({est.reason})"))
+    atomic_write_json(out / "predictions.json", json_safe({"model": str(args.model), "refine": args.refine,
+                                                           "images": records}))
+    print(f"wrote {out}/predictions.json and {len(records)} overlay PNG(s)")
+    return 0

@@ -1,0 +1,232 @@
+"""An oracle keypoint detector: the true keypoints plus seeded noise and outliers.
+
+It has the interface of :class:`xwing.infer.detector.OnnxDetector` (``points_3d``,
+``input_size``, ``camera``, ``meta``, ``__call__(image) -> Detection``,
+``batch``), but it ignores the pixels: it projects its model points with the
+pose it was told (:meth:`OracleDetector.set_truth`) into the network input it
+was told about (:meth:`OracleDetector.set_crop`, which the pipeline calls for
+every detector that has it). So tests and benchmarks exercise the whole
+inference path (crops, exact maps back, PnP, tracking, outputs) without a
+trained network, on any frames (blank ones too), and the error of the result is
+known exactly.
+
+Noise model, all in network-input pixels (the unit a real network errs in, so a
+zoomed crop gives proportionally smaller image-pixel errors):
+
+* every keypoint gets isotropic Gaussian noise of ``noise_px`` per axis;
+* with probability ``outlier_rate`` a keypoint is displaced by ``outlier_px``
+  in a random direction, keeping a high confidence (the harmful case);
+* keypoints farther than ``margin`` x input size outside the input are not
+  seen: random position, confidence 0.05 (a network cannot place them);
+* with probability ``flip_rate`` the keypoints come in the ship's roll-relabelled
+  order (the near-symmetry of FACTS.md) with ``flip`` = 0.5 (unsure), the true
+  order in ``uv_alt``; otherwise ``uv_alt`` holds the roll-relabelled order;
+* ``presence`` is 1 when at least ``min_visible`` of the points lie inside the
+  input (grown by the margin) and in front of the camera, else 0, with all
+  confidences low.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xwing.geometry.camera import Camera, seed_camera
+from xwing.geometry.crop import CropMap
+from xwing.infer.detector import Detection
+from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.geometry.projection import project_points
+
+
+def _roll_permutation(points_3d: np.ndarray) -> np.ndarray | None:
+    """(K,) index of each point's image under the 180-degree roll, or None if the set is not closed."""
+    from xwing.model.keypoints import T_ROLL180
+
+    rolled = points_3d @ T_ROLL180[:3, :3].T
+    d = np.linalg.norm(rolled[:, None, :] - points_3d[None, :, :], axis=2)  # (K, K)
+    perm = d.argmin(axis=1)
+    # The box is not exactly roll-symmetric (z -0.032 vs +0.034): match within 1 cm.
+    return perm if np.all(d[np.arange(len(perm)), perm] < 0.01) and len(set(perm)) == len(perm) else None
+
+
+class OracleDetector:
+    """True keypoints + noise, with the detector interface.
+
+    Args:
+        points_3d: (K, 3) model points it "predicts" (default: the seed's 8 corners).
+        input_size: default square input side (what ``OnnxDetector.input_size`` means).
+        camera: the "training" camera (used by callers for videos of unknown calibration).
+        noise_px: Gaussian sigma per axis, network-input pixels.
+        outlier_rate: probability that a keypoint is a confident outlier.
+        outlier_px: outlier displacement, input pixels.
+        margin: share of the input side beyond its border where points are still seen.
+        min_visible: share of points that must be seen for ``presence`` = 1.
+        seed: seeds the noise; each call draws the next numbers.
+        cost_model: a real detector run on every input and ignored, so that speed
+            benchmarks pay the network's true cost while accuracy is the oracle's
+            (spec option ``net=model.onnx``).
+    """
+
+    def __init__(self, points_3d: np.ndarray = SEED_BOX_CORNERS, input_size: int = 128,
+                 camera: Camera | None = None, noise_px: float = 0.0, outlier_rate: float = 0.0,
+                 outlier_px: float = 20.0, margin: float = 0.25, min_visible: float = 0.5, flip_rate: float = 0.0,
+                 seed: int = 0, cost_model=None):
+        self.points_3d = np.asarray(points_3d, dtype=np.float64).reshape(-1, 3)
+        self.input_size = int(input_size)
+        self.camera = camera if camera is not None else seed_camera()
+        self.noise_px = float(noise_px)
+        self.outlier_rate = float(outlier_rate)
+        self.outlier_px = float(outlier_px)
+        self.margin = float(margin)
+        self.min_visible = float(min_visible)
+        self.flip_rate = float(flip_rate)
+        self.roll_perm = _roll_permutation(self.points_3d)
+        self.rng = np.random.default_rng(seed)
+        self.cost_model = cost_model
+        self.meta = {"kind": "oracle", "noise_px": self.noise_px, "outlier_rate": self.outlier_rate,
+                     "outlier_px": self.outlier_px, "flip_rate": self.flip_rate,
+                     "seed": seed, "input_size": self.input_size}
+        self._T_cam_obj: np.ndarray | None = None
+        self._image_camera: Camera | None = None
+        self._crop: CropMap | None = None
+        self.calls = 0
+
+    @classmethod
+    def from_spec(cls, spec: str, threads: int | None = None, **kwargs) -> "OracleDetector":
+        """``"oracle"`` or ``"oracle:noise=1,outliers=0.05,flips=0.1,seed=3,size=128,net=m.onnx"``
+        -> detector (``net``: a real model whose cost each call pays, see ``cost_model``)."""
+        from xwing.errors import XwingError
+
+        names = {"noise": "noise_px", "outliers": "outlier_rate", "outlier_px": "outlier_px",
+                 "seed": "seed", "size": "input_size", "margin": "margin", "flips": "flip_rate"}
+        _, _, rest = spec.partition(":")
+        for item in filter(None, rest.split(",")):
+            key, _, value = item.partition("=")
+            key = key.strip()
+            if key == "net":
+                from xwing.infer.detector import OnnxDetector
+
+                kwargs["cost_model"] = OnnxDetector(value, threads=threads)
+                continue
+            if key not in names:
+                raise XwingError(f"unknown oracle option '{key}' (want {', '.join(names)}, net)")
+            try:
+                kwargs[names[key]] = int(value) if names[key] in ("seed", "input_size") else float(value)
+            except ValueError:
+                raise XwingError(f"oracle option '{key}' needs a number, got '{value}'") from None
+        return cls(**kwargs)
+
+    # --- what the caller tells the oracle ------------------------------------------------
+
+    def set_truth(self, T_cam_obj: np.ndarray | None, camera: Camera) -> None:
+        """The true pose (4, 4) in the full image of ``camera`` (None: no ship)."""
+        self._T_cam_obj = None if T_cam_obj is None else np.asarray(T_cam_obj, dtype=np.float64)
+        self._image_camera = camera
+
+    def set_crop(self, crop: CropMap) -> None:
+        """How the next input was cut from the full image (the pipeline calls this)."""
+        self._crop = crop
+
+    # --- the detector interface ----------------------------------------------------------
+
+    def __call__(self, image_rgb: np.ndarray) -> Detection:
+        self.calls += 1
+        if self.cost_model is not None:
+            self.cost_model(image_rgb)
+        h, w = image_rgb.shape[:2]
+        n = len(self.points_3d)
+        crop = self._crop if self._crop is not None else CropMap(1.0, 0.0, 0.0, w, h)
+        uv_rand = self.rng.uniform(0, [w, h], size=(n, 2))
+        noise = self.rng.normal(0.0, 1.0, size=(n, 2)) * self.noise_px
+        outlier = self.rng.random(n) < self.outlier_rate
+        angle = self.rng.uniform(0, 2 * np.pi, n)
+        flipped = self.rng.random() < self.flip_rate
+        if self._T_cam_obj is None or self._image_camera is None:
+            return Detection(uv_rand, np.full(n, 0.05), 0.0)
+        cam = self._image_camera
+        uv_img = project_points(self.points_3d, self._T_cam_obj, cam.K, cam.dist)  # (K, 2) image px
+        uv = crop.image_to_crop(uv_img)  # (K, 2) input px
+        m = self.margin * max(w, h)
+        with np.errstate(invalid="ignore"):
+            seen = (np.isfinite(uv).all(axis=1) & (uv[:, 0] >= -0.5 - m) & (uv[:, 1] >= -0.5 - m)
+                    & (uv[:, 0] <= w - 0.5 + m) & (uv[:, 1] <= h - 0.5 + m))
+        if seen.mean() < self.min_visible:
+            return Detection(uv_rand, np.full(n, 0.05), 0.0)
+        uv = np.where(seen[:, None], uv + noise, uv_rand)
+        uv[outlier & seen] += self.outlier_px * np.stack([np.cos(angle), np.sin(angle)], axis=1)[outlier & seen]
+        conf = np.where(seen, 0.95, 0.05)
+        if self.roll_perm is None:
+            return Detection(uv, conf, 1.0)
+        uv_roll, conf_roll = uv[self.roll_perm], conf[self.roll_perm]
+        if flipped:
+            return Detection(uv_roll, conf_roll, 1.0, 0.5, uv, conf)
+        return Detection(uv, conf, 1.0, 0.0, uv_roll, conf_roll)
+
+    def batch(self, images: np.ndarray) -> list[Detection]:
+        return [self(im) for im in images]
+
+
+def synthetic_flight(n_frames: int, camera: Camera, seed: int = 0, fps: float = 30.0,
+                     exit_frame: bool = True) -> list[np.ndarray]:
+    """A smooth seeded flight (n_frames poses ``T_cam_obj`` (4, 4)) for the oracle.
+
+    The ship turns continuously (about 20-60 deg/s about a random axis, plus a slow
+    wobble), at distance 1.6-2.6, weaving across the view; with ``exit_frame``
+    its path carries it partly out of the frame's right edge around the middle
+    and back. Needs no renderer: tests and benchmarks of the tracker use it with
+    :class:`OracleDetector` and blank frames.
+    """
+    from xwing.geometry.pose import make_T, random_rotation, rotvec_to_R
+
+    rng = np.random.default_rng(seed)
+    R0 = random_rotation(rng)
+    axis = rng.normal(size=3)
+    axis /= np.linalg.norm(axis)
+    rate = np.radians(rng.uniform(20, 60)) / fps  # rad per frame
+    wobble_axis = rng.normal(size=3)
+    wobble_axis /= np.linalg.norm(wobble_axis)
+    phase = rng.uniform(0, 2 * np.pi, 3)
+    half_w = (camera.width / 2.0) / camera.K[0, 0]  # tan of the half field of view
+    poses = []
+    for i in range(n_frames):
+        s = i / max(n_frames - 1, 1)
+        z = 2.1 + 0.5 * np.sin(2 * np.pi * s + phase[0])
+        x_rel = 0.45 * np.sin(2 * np.pi * 1.3 * s + phase[1])  # share of the half width
+        if exit_frame:
+            x_rel += 1.0 * np.exp(-((s - 0.5) / 0.08) ** 2)  # a swerve out of the right edge
+        y_rel = 0.35 * np.sin(2 * np.pi * 0.9 * s + phase[2])
+        t = np.array([x_rel * half_w * z, y_rel * half_w * z, z])
+        R = rotvec_to_R(axis * rate * i) @ rotvec_to_R(wobble_axis * 0.3 * np.sin(2 * np.pi * 2 * s)) @ R0
+        poses.append(make_T(R, t))
+    return poses
+
+
+def draw_stand_in(T_cam_obj: np.ndarray | None, camera: Camera, background: int = 24) -> np.ndarray:
+    """A frame (H, W, 3) RGB for the oracle: the ship's box drawn at ``T_cam_obj``
+    (the oracle never looks at it; it makes the videos watchable)."""
+    from xwing.io.draw import draw_box
+
+    img = np.full((camera.height, camera.width, 3), background, np.uint8)
+    if T_cam_obj is not None:
+        draw_box(img, project_points(SEED_BOX_CORNERS, T_cam_obj, camera.K, camera.dist), (200, 200, 200),
+                 corners=False)
+    return img
+
+
+def write_oracle_sequence(root, poses: list, camera: Camera, fps: float = 30.0) -> None:
+    """A sequence directory as ``xwing render --sequence`` lays it out (``video.mp4``,
+    ``N_mat.json`` per frame with a pose, ``camera_info.json``), with stand-in frames."""
+    from pathlib import Path
+
+    from xwing.geometry.camera import model_matrix_from_T_cam_obj
+    from xwing.io.dataset import save_camera_info, save_matrix
+    from xwing.io.video import Mp4Writer
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    save_camera_info(root, camera)
+    writer = Mp4Writer(root / "video.mp4", fps=fps, quality=9)
+    for i, T in enumerate(poses):
+        writer.write(draw_stand_in(T, camera))
+        if T is not None:
+            save_matrix(root / f"{i}_mat.json", model_matrix_from_T_cam_obj(T, camera.view_matrix))
+    writer.close()

@@ -1,0 +1,352 @@
+"""Frames in, videos out: the I/O of ``xwing track`` (OpenCV, imageio; no torch, no GL).
+
+Sources (:func:`open_source`), each yielding RGB uint8 frames (H, W, 3):
+
+* a video file (MP4/AVI/MOV/MKV/GIF/...), decoded by OpenCV's FFmpeg backend;
+* a directory of images (``.jpg``/``.jpeg``/``.png``/``.bmp``), in natural order
+  (``2.jpg`` before ``10.jpg``);
+* a sequence directory (``xwing render --sequence``): its ``video.mp4`` is read,
+  and its ``N_mat.json`` + ``camera_info.json`` are the truth of frame N; a
+  seed-format directory (``N.jpg`` + ``N_mat.json``) gives truth the same way;
+* a camera index (``0``, ``1``, ...) where OpenCV can open one.
+
+Decoding runs in a reader thread a few frames ahead (OpenCV releases the GIL), so
+it overlaps with inference.
+
+Writers: :class:`Mp4Writer` (H.264 at 30 fps through imageio-ffmpeg) and
+:class:`GifWriter` (delays 30, 30, 40 ms: 33.3 ms per frame, the seed's
+timing, in the GIF's 10 ms units). Both write to a temporary file renamed on
+:meth:`close`, so no half-written file is ever left; :meth:`abort` removes it.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from xwing.geometry.camera import Camera, T_cam_obj_from_model_matrix, load_camera_info
+from xwing.errors import XwingError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+VIDEO_NAME = "video.mp4"
+GIF_DELAYS_MS = (30, 30, 40)
+MP4_FPS = 30
+
+
+def _natural_key(path: Path):
+    return [int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", path.name)]
+
+
+@dataclass
+class FrameSource:
+    """Where frames come from.
+
+    Attributes:
+        spec: what the user gave.
+        kind: "video", "images", "sequence" or "camera".
+        width, height: frame size.
+        fps: frames per second (30 when unknown).
+        n_frames: frame count, or None when unknown (cameras, some streams).
+        camera: the camera stored with the frames (sequence/seed directories), else None.
+        truth: frame index -> ``T_cam_obj`` (4, 4) where known.
+    """
+
+    spec: str
+    kind: str
+    width: int
+    height: int
+    fps: float
+    n_frames: int | None
+    camera: Camera | None = None
+    truth: dict[int, np.ndarray] = field(default_factory=dict)
+    _open: object = None  # () -> iterator of RGB frames
+
+    def frames(self, prefetch: int = 8) -> Iterator[tuple[int, float, np.ndarray]]:
+        """Yield ``(index, time_s, rgb)``; decoding runs ``prefetch`` frames ahead in a thread."""
+        it = self._open()
+        if prefetch <= 0:
+            for i, frame in enumerate(it):
+                yield i, i / self.fps, frame
+            return
+        q: queue.Queue = queue.Queue(maxsize=prefetch)
+        done = object()
+        stop = threading.Event()
+
+        def reader():
+            try:
+                for frame in it:
+                    while not stop.is_set():
+                        try:
+                            q.put(frame, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        break
+            except BaseException as e:  # handed to the consumer, which raises it
+                q.put(e)
+            finally:
+                q.put(done)
+
+        thread = threading.Thread(target=reader, daemon=True, name="xwing-reader")
+        thread.start()
+        i = 0
+        try:
+            while True:
+                item = q.get()
+                if item is done:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield i, i / self.fps, item
+                i += 1
+        finally:
+            stop.set()
+            while thread.is_alive():  # drain so the reader can leave put()
+                try:
+                    q.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+
+
+def _cv2_frames(cap) -> Iterator[np.ndarray]:
+    import cv2
+
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            if bgr.ndim == 2:
+                yield cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
+            else:
+                yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    finally:
+        cap.release()
+
+
+def _open_video(path: Path, spec: str, kind: str = "video") -> FrameSource:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise XwingError("cannot open this video (unreadable or not a video)", path)
+    ok, first = cap.read()
+    cap.release()
+    if not ok or first is None:
+        raise XwingError("the video has no frames", path)
+    probe = cv2.VideoCapture(str(path))
+    fps = probe.get(cv2.CAP_PROP_FPS)
+    count = int(probe.get(cv2.CAP_PROP_FRAME_COUNT))
+    probe.release()
+    fps = fps if fps and np.isfinite(fps) and 1 <= fps <= 1000 else 30.0
+    h, w = first.shape[:2]
+    return FrameSource(spec, kind, w, h, float(fps), count if count > 0 else None,
+                       _open=lambda: _cv2_frames(cv2.VideoCapture(str(path))))
+
+
+def _image_frames(files: list[Path], width: int, height: int) -> Iterator[np.ndarray]:
+    from xwing.io.dataset import read_image
+
+    for f in files:
+        img = read_image(f)
+        if img.shape[:2] != (height, width):
+            raise XwingError(f"image is {img.shape[1]} x {img.shape[0]}, the first image is {width} x {height}", f)
+        yield img
+
+
+def _read_truth(root: Path, camera: Camera | None) -> dict[int, np.ndarray]:
+    from xwing.io.dataset import load_matrix
+
+    if camera is None:
+        return {}
+    truth = {}
+    for p in root.glob("*_mat.json"):
+        m = re.match(r"^(\d+)_mat\.json$", p.name)
+        if m:
+            truth[int(m.group(1))] = T_cam_obj_from_model_matrix(load_matrix(p), camera.view_matrix)
+    return truth
+
+
+def open_source(spec: str | Path) -> FrameSource:
+    """Open a video file, an image/sequence directory or a camera index; see the module doc."""
+    spec = str(spec)
+    path = Path(spec)
+    if not path.exists() and re.fullmatch(r"\d+", spec):
+        return _open_camera(int(spec))
+    if not path.exists():
+        raise XwingError("input not found (want a video file, an image directory or a camera index)", path)
+    if path.is_file():
+        return _open_video(path, spec)
+    info = path / "camera_info.json"
+    if (path / VIDEO_NAME).is_file():
+        src = _open_video(path / VIDEO_NAME, spec, "sequence")
+        if info.is_file():
+            src.camera = load_camera_info(info, src.width, src.height)
+            src.truth = _read_truth(path, src.camera)
+        return src
+    files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+                   key=_natural_key)
+    if not files:
+        raise XwingError(f"no images ({', '.join(IMAGE_SUFFIXES)}) and no {VIDEO_NAME} in this directory", path)
+    from xwing.io.dataset import read_image
+
+    h, w = read_image(files[0]).shape[:2]
+    src = FrameSource(spec, "images", w, h, 30.0, len(files), _open=lambda: _image_frames(files, w, h))
+    if info.is_file():
+        # A seed-format directory: frame i is file N.jpg, whose truth is N_mat.json.
+        src.camera = load_camera_info(info, w, h)
+        by_file = _read_truth(path, src.camera)
+        for i, f in enumerate(files):
+            if f.stem.isdigit() and int(f.stem) in by_file:
+                src.truth[i] = by_file[int(f.stem)]
+        src.kind = "sequence" if src.truth else "images"
+    return src
+
+
+def _open_camera(index: int) -> FrameSource:
+    import cv2
+
+    cap = cv2.VideoCapture(index)
+    if not cap.isOpened():
+        raise XwingError(f"OpenCV cannot open camera {index}")
+    ok, first = cap.read()
+    if not ok:
+        cap.release()
+        raise XwingError(f"camera {index} gives no frames")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    h, w = first.shape[:2]
+
+    def frames():
+        yield cv2.cvtColor(first, cv2.COLOR_BGR2RGB)
+        yield from _cv2_frames(cap)
+
+    return FrameSource(str(index), "camera", w, h, float(fps), None, _open=frames)
+
+
+# --- writers ----------------------------------------------------------------------------------
+
+
+class _AtomicFile:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=self.path.suffix)
+        os.close(fd)
+        self.tmp = Path(tmp)
+
+    def commit(self):
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
+        os.replace(self.tmp, self.path)
+
+    def discard(self):
+        try:
+            self.tmp.unlink()
+        except FileNotFoundError:
+            pass
+
+
+class Mp4Writer:
+    """H.264 MP4 at ``fps`` (default 30) via imageio-ffmpeg; odd sizes are padded to even."""
+
+    def __init__(self, path: str | Path, fps: float = MP4_FPS, quality: int = 7):
+        self.path = Path(path)
+        self.fps, self.quality = fps, quality
+        self._file: _AtomicFile | None = None
+        self._gen = None
+        self.count = 0
+
+    def write(self, frame_rgb: np.ndarray) -> None:
+        h, w = frame_rgb.shape[:2]
+        if self._gen is None:
+            import imageio_ffmpeg
+
+            self._file = _AtomicFile(self.path)
+            self._size = (w + w % 2, h + h % 2)
+            self._gen = imageio_ffmpeg.write_frames(str(self._file.tmp), self._size, fps=self.fps, codec="libx264",
+                                                    pix_fmt_in="rgb24", pix_fmt_out="yuv420p", quality=self.quality,
+                                                    macro_block_size=1, ffmpeg_log_level="error",
+                                                    output_params=["-f", "mp4"])
+            self._gen.send(None)
+        if (w + w % 2, h + h % 2) != self._size:
+            raise ValueError(f"frame {w} x {h} does not match the video's {self._size}")
+        if w % 2 or h % 2:
+            frame_rgb = np.pad(frame_rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        self._gen.send(np.ascontiguousarray(frame_rgb, dtype=np.uint8))
+        self.count += 1
+
+    def close(self) -> None:
+        if self._gen is not None:
+            self._gen.close()
+            self._gen = None
+            self._file.commit()
+
+    def abort(self) -> None:
+        if self._gen is not None:
+            try:
+                self._gen.close()
+            except Exception:
+                pass
+            self._gen = None
+            self._file.discard()
+
+
+class GifWriter:
+    """Animated GIF, looping, delays cycling through :data:`GIF_DELAYS_MS` (frames kept in memory
+    until :meth:`close`; ``max_side`` shrinks large frames to keep the file small)."""
+
+    def __init__(self, path: str | Path, max_side: int = 512):
+        self.path = Path(path)
+        self.max_side = max_side
+        self.frames: list[np.ndarray] = []
+
+    def write(self, frame_rgb: np.ndarray) -> None:
+        h, w = frame_rgb.shape[:2]
+        s = self.max_side / max(h, w)
+        if s < 1:
+            import cv2
+
+            frame_rgb = cv2.resize(frame_rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        self.frames.append(np.array(frame_rgb, dtype=np.uint8))
+
+    def close(self) -> None:
+        if not self.frames:
+            return
+        from PIL import Image
+
+        f = _AtomicFile(self.path)
+        try:
+            images = [Image.fromarray(fr) for fr in self.frames]
+            delays = [GIF_DELAYS_MS[i % len(GIF_DELAYS_MS)] for i in range(len(images))]
+            # optimize=False and disposal=1 keep every frame (no merging of equal frames).
+            images[0].save(f.tmp, format="GIF", save_all=True, append_images=images[1:], duration=delays,
+                           loop=0, optimize=False, disposal=1)
+            f.commit()
+        except BaseException:
+            f.discard()
+            raise
+        self.frames = []
+
+    def abort(self) -> None:
+        self.frames = []
+
+
+def gif_delays_ms(path: str | Path) -> list[int]:
+    """The per-frame delays (ms) stored in a GIF."""
+    from PIL import Image
+
+    out = []
+    with Image.open(path) as im:
+        for k in range(getattr(im, "n_frames", 1)):
+            im.seek(k)
+            out.append(int(im.info.get("duration", 0)))
+    return out

@@ -1,0 +1,203 @@
+"""``xwing train-side``: train the top/bottom classifier of :mod:`xwing.infer.side` on rendered images.
+
+Data: the data engine's full frames (:class:`~xwing.render.generator.SampleGenerator`,
+its default distribution, ship in view), each sampled on the canonical grid at the
+true pose moved by a random SE(3) step that puts the box corners 0 to
+``max_error_px`` (mean) off, about what PnP from the network leaves, and mirrored
+at random (the other roll hypothesis samples exactly the mirrored patch). Label:
+whether the top faces the camera at the true pose. Validation: the same with
+``seed + 1``, reported overall, by viewing angle and where confident.
+
+Writes ``OUT`` (``.npz``: weights, grid, format tag; what :class:`xwing.infer.side.SideClassifier`
+loads) and ``OUT`` with ``.json`` (config and validation figures). Needs torch and
+moderngl (``pip install 'xwing[train,render]'``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xwing.config import SavedConfig
+from xwing.infer.side import GRID_X, GRID_Y, SIDE_FORMAT, sample_patch, top_faces_camera
+
+
+@dataclass(frozen=True)
+class SideTrainConfig(SavedConfig):
+    """Everything a side-classifier run depends on (saved beside the weights)."""
+
+    count: int = 16000
+    val_count: int = 1000
+    seed: int = 101
+    max_error_px: float = 8.0
+    epochs: int = 25
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 1e-3
+    threads: int = 0
+
+
+def _torch_net():
+    import torch.nn as nn
+
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d((3, 1)),
+        nn.Flatten(), nn.Linear(96, 1))
+
+
+def render_patches(count: int, seed: int, max_error_px: float, progress: bool = False):
+    """(patches (N, NY, NX, 3) uint8, top (N,) float32, |cos| of view and normal (N,))."""
+    from xwing.eval.bench import perturb_to_error
+    from xwing.geometry.camera import seed_camera
+    from xwing.model.keypoints import SEED_BOX_CORNERS, T_ROLL180
+    from xwing.render.generator import GeneratorConfig, SampleGenerator
+
+    cam = seed_camera()
+    gen = SampleGenerator(GeneratorConfig(seed=seed, p_out_of_view=0.0), cam)
+    X, y, cosv = [], [], []
+    it = range(count)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc=f"render (seed {seed})", unit="img")
+    for i in it:
+        s = gen.sample_index(i)
+        if not s.ship_visible:
+            continue
+        rng = np.random.default_rng([seed, i, 7])
+        T = s.T_cam_obj
+        if max_error_px > 0:
+            T, _ = perturb_to_error(T, cam.K, SEED_BOX_CORNERS, float(rng.uniform(0.0, max_error_px)), rng)
+        if rng.random() < 0.5:
+            T = T @ T_ROLL180
+        X.append(sample_patch(s.image, T, cam.K))
+        y.append(float(top_faces_camera(s.T_cam_obj)))
+        t = s.T_cam_obj[:3, 3]
+        cosv.append(abs(float(s.T_cam_obj[:3, 2] @ t / np.linalg.norm(t))))
+    return np.stack(X), np.asarray(y, np.float32), np.asarray(cosv)
+
+
+def accuracy_table(logits: np.ndarray, top: np.ndarray, cosv: np.ndarray) -> dict:
+    """Share right overall, by |cos(view, normal)| band, and where confident (|p - 0.5| > 0.3)."""
+    p = 1.0 / (1.0 + np.exp(-logits))
+    right = (p > 0.5) == (top > 0.5)
+    conf = np.abs(p - 0.5) > 0.3
+    out = {"n": int(len(top)), "accuracy": float(right.mean()),
+           "confident_share": float(conf.mean()), "confident_accuracy": float(right[conf].mean()) if conf.any()
+           else math.nan}
+    for lo, hi, name in ((0.0, 0.2, "edge_on"), (0.2, 0.5, "oblique"), (0.5, 1.01, "face_on")):
+        m = (cosv >= lo) & (cosv < hi)
+        out[name] = {"n": int(m.sum()), "accuracy": float(right[m].mean()) if m.any() else math.nan}
+    return out
+
+
+def train_side(cfg: SideTrainConfig, out: Path, progress: bool = True) -> dict:
+    """Render, train, validate, write ``out`` (.npz) and its ``.json``; returns the JSON dict."""
+    import torch
+    import torch.nn.functional as F
+
+    from xwing.io.dataset import atomic_write_bytes, atomic_write_json
+    from xwing.render.gl import use_cpu_renderer
+    from xwing.infer.side import normalise_patches
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    # The optimiser first: it imports parts of torch that crash (segfault) when loaded
+    # after Mesa's llvmpipe has made a GL context in this process.
+    net = _torch_net()
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * math.ceil(cfg.count / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
+    use_cpu_renderer()
+    t0 = time.time()
+    Xtr, ytr, _ = render_patches(cfg.count, cfg.seed, cfg.max_error_px, progress)
+    Xva, yva, cva = render_patches(cfg.val_count, cfg.seed + 1, cfg.max_error_px, progress)
+    t_render = time.time() - t0
+    A, B = torch.from_numpy(normalise_patches(Xtr)), torch.from_numpy(normalise_patches(Xva))
+    ya = torch.from_numpy(ytr)
+    epochs = range(cfg.epochs)
+    if progress:
+        from tqdm import tqdm
+
+        epochs = tqdm(epochs, desc="train", unit="epoch")
+    for _ in epochs:
+        perm = torch.randperm(len(A))
+        for k in range(0, len(A), cfg.batch_size):
+            idx = perm[k:k + cfg.batch_size]
+            x = A[idx]
+            # The other roll hypothesis samples the mirrored patch: the label is the same.
+            flip = torch.rand(len(idx)) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+            loss = F.binary_cross_entropy_with_logits(net(x)[:, 0], ya[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    net.eval()
+    with torch.no_grad():
+        val_logits = net(B)[:, 0].numpy()
+    c1, c2, c3, fc = net[0], net[3], net[6], net[10]
+    weights = {"format": np.array(SIDE_FORMAT), "grid_x": np.array(GRID_X, np.float64),
+               "grid_y": np.array(GRID_Y, np.float64)}
+    for name, layer in (("conv1", c1), ("conv2", c2), ("conv3", c3), ("fc", fc)):
+        weights[f"{name}.w"] = layer.weight.detach().numpy().astype(np.float32)
+        weights[f"{name}.b"] = layer.bias.detach().numpy().astype(np.float32)
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **weights)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, buf.getvalue())
+    # The numpy forward pass must give the torch network's answers.
+    from xwing.infer.side import SideClassifier
+
+    np_logits = SideClassifier.load(out).logits(Xva[:64])
+    doc = {"config": cfg.to_dict(), "train_images": int(len(A)), "val": accuracy_table(val_logits, yva, cva),
+           "numpy_vs_torch_max_abs_logit_diff": float(np.abs(np_logits - val_logits[:64]).max()),
+           "render_s": round(t_render, 1), "total_s": round(time.time() - t0, 1)}
+    atomic_write_json(out.with_suffix(".json"), doc)
+    return doc
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--out", default="models/xwing.side.npz",
+                   help="weights file (default models/xwing.side.npz, found next to models/xwing.onnx)")
+    d = SideTrainConfig()
+    p.add_argument("--count", type=int, default=d.count, help=f"training images (default {d.count})")
+    p.add_argument("--val-count", type=int, default=d.val_count, help=f"validation images (default {d.val_count})")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"data seed (validation: seed + 1; default {d.seed})")
+    p.add_argument("--max-error-px", type=float, default=d.max_error_px,
+                   help=f"poses are 0 to this many px off the truth (default {d.max_error_px})")
+    p.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (default {d.epochs})")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: its choice)")
+
+
+def run(args) -> int:
+    from xwing.errors import XwingError
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise XwingError("xwing train-side needs torch: pip install 'xwing[train,render]'") from None
+    if args.count < 10 or args.val_count < 10:
+        raise XwingError("--count and --val-count must be at least 10")
+    cfg = SideTrainConfig(count=args.count, val_count=args.val_count, seed=args.seed,
+                          max_error_px=args.max_error_px, epochs=args.epochs, threads=args.threads)
+    out = Path(args.out)
+    doc = train_side(cfg, out)
+    v = doc["val"]
+    print(f"side classifier: {v['n']} validation images, right {v['accuracy']:.3f} "
+          f"(face-on {v['face_on']['accuracy']:.3f}, oblique {v['oblique']['accuracy']:.3f}, "
+          f"edge-on {v['edge_on']['accuracy']:.3f}); confident on {v['confident_share']:.2f}: "
+          f"{v['confident_accuracy']:.3f}")
+    print(f"wrote {out} and {out.with_suffix('.json')}")
+    print(json.dumps({"numpy_vs_torch_max_abs_logit_diff": doc["numpy_vs_torch_max_abs_logit_diff"]}))
+    return 0
