@@ -71,11 +71,11 @@ else
   $PY - "$RUN/xwing.onnx" <<'PYEOF'
 import json, sys, time
 import numpy as np
-from xwing.detector import OnnxDetector
-from xwing.metrics import rotation_error_deg
-from xwing.pnp import solve_pnp
-from xwing.keypoints import SEED_BOX_CORNERS
-from xwing.projection import project_points
+from xwing.infer.detector import OnnxDetector
+from xwing.geometry.metrics import rotation_error_deg
+from xwing.geometry.pnp import solve_pnp
+from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.geometry.projection import project_points
 from xwing.render.generator import GeneratorConfig, SampleGenerator
 det = OnnxDetector(sys.argv[1])
 gen = SampleGenerator(GeneratorConfig(view="crop", crop_size=det.input_size, p_out_of_view=0.0, seed=424242))
@@ -98,7 +98,7 @@ PYEOF
 fi
 if [[ -n "${OUT_COPY:-}" ]]; then
   mkdir -p "$OUT_COPY"
-  cp "$RUN"/{config.json,metrics.csv,weights.pt,xwing.onnx,xwing.side.npz,xwing.side.json} "$OUT_COPY"/ 2>/dev/null || true
+  cp "$RUN"/{config.json,metrics.csv,weights.pt,xwing.onnx,xwing.side.npz,xwing.infer.side.json} "$OUT_COPY"/ 2>/dev/null || true
   cp "$RUN"/quick_eval.json "$OUT_COPY"/ 2>/dev/null || true
   cp -r "$RUN"/eval "$OUT_COPY"/ 2>/dev/null || true
 fi

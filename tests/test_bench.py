@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from _gl import require_gl
-from xwing.bench import ALIGN_STARTS_PX, perturb_to_error, spread
-from xwing.camera import seed_camera
+from xwing.eval.bench import ALIGN_STARTS_PX, perturb_to_error, spread
+from xwing.geometry.camera import seed_camera
 from xwing.cli import main
-from xwing.evaluate import METRIC_KEYS
-from xwing.keypoints import SEED_BOX_CORNERS
-from xwing.pose import make_T, random_rotation
-from xwing.projection import project_points
+from xwing.eval.evaluate import METRIC_KEYS
+from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.geometry.pose import make_T, random_rotation
+from xwing.geometry.projection import project_points
 
 
 @pytest.fixture(scope="module")
@@ -20,9 +20,9 @@ def tiny_onnx(tmp_path_factory):
     """A tiny exported keypoint model (random weights): stands in for both recipes."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnx")
-    from xwing.export import export_onnx
-    from xwing.net import build_net
-    from xwing.train import TrainConfig, make_parts, save_weights
+    from xwing.learn.export import export_onnx
+    from xwing.learn.net import build_net
+    from xwing.learn.train import TrainConfig, make_parts, save_weights
 
     d = tmp_path_factory.mktemp("bench_model")
     cfg = TrainConfig(backbone="mobilenetv3_small_050", channels=16, input_size=64, margin=4)

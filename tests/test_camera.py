@@ -3,13 +3,13 @@ import json
 import numpy as np
 import pytest
 
-from xwing.camera import (T_CV_GL, Camera, K_from_gl_projection, T_cam_obj_from_model_matrix, cv_to_gl_pose,
+from xwing.geometry.camera import (T_CV_GL, Camera, K_from_gl_projection, T_cam_obj_from_model_matrix, cv_to_gl_pose,
                           gl_projection_from_K, gl_to_cv_pose, load_camera, load_camera_info,
                           model_matrix_from_T_cam_obj, seed_camera)
 from xwing.errors import XwingError
-from xwing.keypoints import SEED_BOX_CORNERS
-from xwing.pose import make_T, random_rotation
-from xwing.projection import project_points, project_points_seed
+from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.geometry.pose import make_T, random_rotation
+from xwing.geometry.projection import project_points, project_points_seed
 
 
 def test_seed_intrinsics(seed_reference):

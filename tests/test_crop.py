@@ -1,10 +1,10 @@
 import numpy as np
 
-from xwing.camera import seed_camera
-from xwing.crop import crop_around, crop_for_points, letterbox
-from xwing.keypoints import SEED_BOX_CORNERS
-from xwing.pose import make_T, random_rotation
-from xwing.projection import project_points
+from xwing.geometry.camera import seed_camera
+from xwing.geometry.crop import crop_around, crop_for_points, letterbox
+from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.geometry.pose import make_T, random_rotation
+from xwing.geometry.projection import project_points
 
 
 def test_round_trip_is_exact(rng):

@@ -10,13 +10,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from xwing.augment import point_set  # noqa: E402
-from xwing.camera import seed_camera  # noqa: E402
-from xwing.detector import Detection, OnnxDetector, load_detector, read_metadata  # noqa: E402
+from xwing.model.keypoints import point_set  # noqa: E402
+from xwing.geometry.camera import seed_camera  # noqa: E402
+from xwing.infer.detector import Detection, OnnxDetector, load_detector, read_metadata  # noqa: E402
 from xwing.errors import XwingError  # noqa: E402
-from xwing.export import export_onnx  # noqa: E402
-from xwing.net import build_net  # noqa: E402
-from xwing.train import TrainConfig, decode_outputs, make_parts, save_weights  # noqa: E402
+from xwing.learn.export import export_onnx  # noqa: E402
+from xwing.learn.net import build_net  # noqa: E402
+from xwing.learn.train import TrainConfig, decode_outputs, make_parts, save_weights  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_export_matches_pytorch_and_carries_metadata(exported):
 
 def test_detector_agrees_with_torch_decode_at_several_sizes(exported):
     d, _, cfg = exported
-    from xwing.train import load_checkpoint, model_from_checkpoint
+    from xwing.learn.train import load_checkpoint, model_from_checkpoint
 
     model, _, pts, codec = model_from_checkpoint(load_checkpoint(d / "weights.pt"))
     det = OnnxDetector(d / "m.onnx")
@@ -113,7 +113,7 @@ def test_export_cli_and_corrupt_checkpoint(exported, tmp_path, capsys):
 
 def test_detector_never_imports_torch(exported):
     d, _, _ = exported
-    code = ("import sys, numpy as np; from xwing.detector import OnnxDetector; "
+    code = ("import sys, numpy as np; from xwing.infer.detector import OnnxDetector; "
             f"det = OnnxDetector({str(d / 'm.onnx')!r}); det(np.zeros((64, 64, 3), np.uint8)); "
             "bad = [m for m in ('torch', 'moderngl', 'timm') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

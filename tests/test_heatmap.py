@@ -3,13 +3,15 @@
 import numpy as np
 import pytest
 
-from xwing.augment import (AugmentConfig, PointSet, augment, hflip, hflip_exact, point_set, rot90, rot90_exact,
-                           similarity)
-from xwing.camera import seed_camera
-from xwing.heatmap import HeatmapCodec, resolve_roll, side_of, sigmoid
-from xwing.keypoints import MIRROR_PAIRS, ROLL180_PAIRS, SEED_BOX_CORNERS, T_ROLL180
-from xwing.pose import make_T, rotvec_to_R
-from xwing.projection import project_points
+from xwing.learn.augment import AugmentConfig, augment, hflip, hflip_exact, rot90, rot90_exact, similarity
+from xwing.model.keypoints import PointSet, point_set
+from xwing.geometry.camera import seed_camera
+from xwing.infer.codec import HeatmapCodec, sigmoid
+from xwing.model.symmetry import resolve_roll, side_of
+from xwing.model.symmetry import MIRROR_PAIRS, ROLL180_PAIRS, T_ROLL180
+from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.geometry.pose import make_T, rotvec_to_R
+from xwing.geometry.projection import project_points
 
 
 def _log(h):
@@ -183,9 +185,9 @@ def test_side_of_tells_the_roll_relabelling_apart_and_resolve_picks_the_agreeing
         # top facing the camera <=> model +z points towards the camera (negative camera z)
         top_visible = (T[:3, :3] @ [0, 0, 1.0])[2] < 0
         seen = [uv[None], uv[pts.roll180_perm][None]]  # the net may output either labelling
-        logit = np.array([8.0 if s_true > 0 else -8.0])
+        p_side = np.array([0.9997 if s_true > 0 else 0.0003])  # sigmoid(+-8)
         for guess in seen:
-            got, _, alt, _, flip = resolve_roll(guess, np.ones((1, 8)), logit, SEED_BOX_CORNERS, pts.roll180_perm)
+            got, _, alt, _, flip = resolve_roll(guess, np.ones((1, 8)), p_side, SEED_BOX_CORNERS, pts.roll180_perm)
             np.testing.assert_allclose(got[0], uv)
             np.testing.assert_allclose(alt[0], uv[pts.roll180_perm])
         assert (s_true < 0) == top_visible  # image y grows downwards

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from xwing import metrics
-from xwing.keypoints import SEED_BOX_CORNERS, T_ROLL180, model_diameter
-from xwing.pose import random_rotation, rotvec_to_R
+from xwing.model.keypoints import SEED_BOX_CORNERS, model_diameter
+from xwing.model.symmetry import T_ROLL180
+from xwing.geometry.pose import random_rotation, rotvec_to_R
 
 
 def test_identity_is_zero(rng):

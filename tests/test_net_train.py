@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _synthetic import write_box_dataset  # noqa: E402
 
 from xwing.errors import XwingError  # noqa: E402
-from xwing.heatmap import HeatmapCodec  # noqa: E402
-from xwing.net import NetConfig, build_net  # noqa: E402
-from xwing.train import (TrainConfig, compute_loss, load_checkpoint, model_from_checkpoint,  # noqa: E402
+from xwing.infer.codec import HeatmapCodec  # noqa: E402
+from xwing.learn.net import NetConfig, build_net  # noqa: E402
+from xwing.learn.train import (TrainConfig, compute_loss, load_checkpoint, model_from_checkpoint,  # noqa: E402
                          train)
 
 TINY = dict(backbone="mobilenetv3_small_050", channels=16)
@@ -128,8 +128,8 @@ def test_cli_train_reports_bad_input_in_one_line(tmp_path, capsys):
 
 def test_rendered_dataset_items(tmp_path):
     pytest.importorskip("moderngl")
-    from xwing.augment import point_set
-    from xwing.torchdata import RenderedDataset
+    from xwing.model.keypoints import point_set
+    from xwing.learn.data import RenderedDataset
 
     try:
         ds = RenderedDataset(point_set("corners"), HeatmapCodec(), 128, seed=3,

@@ -1,17 +1,17 @@
-"""xwing.pewpew: the seed's laser animation, rule by rule, on known poses."""
+"""xwing.io.pewpew: the seed's laser animation, rule by rule, on known poses."""
 
 import json
 
 import numpy as np
 import pytest
 
-from xwing.camera import seed_camera
+from xwing.geometry.camera import seed_camera
 from xwing.errors import XwingError
-from xwing.keypoints import SEED_LASERS
-from xwing.pewpew import (FIRE_WINDOW, GREEN, PERIOD, Bolt, PewPew, bolt_pixels, bolt_segment, bolt_segments,
+from xwing.model.keypoints import SEED_LASERS
+from xwing.io.pewpew import (FIRE_WINDOW, GREEN, PERIOD, Bolt, PewPew, bolt_pixels, bolt_segment, bolt_segments,
                           draw_bolts, firing_schedule, load_lasers, render_pewpew)
-from xwing.pose import make_T, rotvec_to_R
-from xwing.projection import project_points
+from xwing.geometry.pose import make_T, rotvec_to_R
+from xwing.geometry.projection import project_points
 
 
 def seed_rule(lasers, cannon, age):

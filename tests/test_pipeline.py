@@ -1,17 +1,17 @@
-"""xwing.pipeline: one image -> pose, with the oracle detector in place of a network."""
+"""xwing.infer.estimator: one image -> pose, with the oracle detector in place of a network."""
 
 import numpy as np
 import pytest
 
-from xwing.camera import Camera, seed_camera
-from xwing.crop import CropMap
+from xwing.geometry.camera import Camera, seed_camera
+from xwing.geometry.crop import CropMap
 from xwing.errors import XwingError
-from xwing.keypoints import SEED_BOX_CORNERS
-from xwing.metrics import rotation_error_deg
-from xwing.oracle import OracleDetector
-from xwing.pipeline import PipelineConfig, PoseEstimator, load_detector
-from xwing.pose import make_T, rotvec_to_R
-from xwing.projection import project_points
+from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.geometry.metrics import rotation_error_deg
+from xwing.infer.oracle import OracleDetector
+from xwing.infer.estimator import PipelineConfig, PoseEstimator, load_detector
+from xwing.geometry.pose import make_T, rotvec_to_R
+from xwing.geometry.projection import project_points
 
 
 def random_pose(rng, z=(1.5, 2.8), xy=0.25):
@@ -127,7 +127,7 @@ def test_roll_relabelled_keypoints_are_resolved_by_the_prior(rng):
 def test_a_closer_look_decides_the_roll_itself(rng):
     """Zoom and locate passes use the coarse pass's pose to start PnP, not to pick the
     roll: a rolled coarse pose must not drag a correct zoomed detection along."""
-    from xwing.keypoints import T_ROLL180
+    from xwing.model.symmetry import T_ROLL180
 
     cam = seed_camera()
     det = OracleDetector(input_size=128, flip_rate=0.0, noise_px=0.2)  # right labelling, confident
@@ -163,10 +163,10 @@ def test_load_detector_errors(tmp_path):
 
 
 def test_full_refinement_aligns_the_silhouette_or_keeps_the_zoomed_pose():
-    """A GL-free image: the X-wing's anti-aliased coverage, light on dark (xwing.raster)."""
-    pytest.importorskip("xwing.align")
-    from xwing.pipeline import alignment_mesh
-    from xwing.raster import rasterize
+    """A GL-free image: the X-wing's anti-aliased coverage, light on dark (xwing.infer.refine.raster)."""
+    pytest.importorskip("xwing.infer.refine.align")
+    from xwing.infer.estimator import alignment_mesh
+    from xwing.infer.refine.raster import rasterize
 
     cam = seed_camera()
     V, F = alignment_mesh()
@@ -197,8 +197,8 @@ def test_full_refinement_aligns_a_user_mesh_given_with_mesh(tmp_path):
     """Alignment must use the user's model, not the procedural X-wing: a wedge-shaped ship
     aligns with its own mesh and is not improved (or is rejected) with the X-wing's."""
     pytest.importorskip("trimesh")
-    from xwing.keypoints import box_corners_of_points
-    from xwing.raster import rasterize
+    from xwing.model.keypoints import box_corners_of_points
+    from xwing.infer.refine.raster import rasterize
 
     # An asymmetric wedge (a triangular prism with a fin): nothing like the X-wing.
     V = np.array([[-0.12, -0.15, -0.02], [0.12, -0.15, -0.02], [0.0, 0.17, -0.02],
@@ -262,7 +262,7 @@ def test_a_ship_missed_at_low_resolution_is_searched_again_at_native_resolution(
 
 def test_with_a_prior_the_other_tilt_nearer_to_it_wins():
     """A flat object's two PnP minima: given the tracker's prior, the one near it is kept."""
-    from xwing.pnp import planar_alternatives
+    from xwing.geometry.pnp import planar_alternatives
 
     cam = seed_camera()
     T = make_T(rotvec_to_R([0.8, 0.1, 0.2]), [0.0, 0.0, 2.4])
@@ -271,7 +271,7 @@ def test_with_a_prior_the_other_tilt_nearer_to_it_wins():
     uv = project_points(est.points_3d, T, cam.K)
     alt = planar_alternatives(T, uv, est.points_3d, cam.K)
     assert alt, "the test pose must have a second minimum"
-    from xwing.crop import letterbox
+    from xwing.geometry.crop import letterbox
 
     res = est._solve("track", letterbox(256, 256, 128), uv, np.ones(len(uv)), 1.0, None)
     res.T_cam_obj = alt[0]  # as if PnP had landed in the other minimum

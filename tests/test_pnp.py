@@ -1,11 +1,11 @@
 import numpy as np
 
-from xwing.camera import Camera, seed_camera
-from xwing.keypoints import SEED_BOX_CORNERS
-from xwing.metrics import rotation_error_deg
-from xwing.pnp import refine_irls, solve_pnp
-from xwing.pose import make_T, random_rotation, rotvec_to_R, se3_exp
-from xwing.projection import project_points
+from xwing.geometry.camera import Camera, seed_camera
+from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.geometry.metrics import rotation_error_deg
+from xwing.geometry.pnp import refine_irls, solve_pnp
+from xwing.geometry.pose import make_T, random_rotation, rotvec_to_R, se3_exp
+from xwing.geometry.projection import project_points
 
 
 def random_pose(rng, cam, dmin=0.6, dmax=2.5):
@@ -115,7 +115,7 @@ def test_too_few_confident_keypoints(rng):
 def test_degenerate_points_do_not_raise():
     """Four identical points (or zero weights) make the normal equations singular: the
     solver must answer, not crash."""
-    from xwing.pnp import refine_lm
+    from xwing.geometry.pnp import refine_lm
 
     cam = seed_camera()
     T = make_T(np.eye(3), [0.0, 0.0, 1.0])
@@ -130,7 +130,7 @@ def test_degenerate_points_do_not_raise():
 
 
 def test_planar_alternatives_find_the_other_tilt_of_a_flat_object():
-    from xwing.pnp import planar_alternatives, reprojection_errors
+    from xwing.geometry.pnp import planar_alternatives, reprojection_errors
 
     rng = np.random.default_rng(11)
     pts = np.column_stack([rng.uniform(-0.15, 0.15, 16), rng.uniform(-0.17, 0.17, 16), rng.uniform(-0.01, 0.01, 16)])
@@ -139,7 +139,7 @@ def test_planar_alternatives_find_the_other_tilt_of_a_flat_object():
     uv = project_points(pts, T, K)
     alts = planar_alternatives(T, uv, pts, K)
     assert len(alts) >= 1
-    from xwing.pose import rotation_angle_deg
+    from xwing.geometry.pose import rotation_angle_deg
 
     for A in alts:
         assert rotation_angle_deg(A[:3, :3] @ T[:3, :3].T) > 10.0  # a different pose ...

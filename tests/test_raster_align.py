@@ -4,12 +4,12 @@ import sys
 import numpy as np
 import pytest
 
-from xwing.align import AlignConfig, align
-from xwing.camera import seed_camera
-from xwing.keypoints import SEED_BOX_CORNERS
-from xwing.pose import make_T, random_rotation, se3_exp
-from xwing.projection import project_points
-from xwing.raster import rasterize
+from xwing.infer.refine.align import AlignConfig, align
+from xwing.geometry.camera import seed_camera
+from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.geometry.pose import make_T, random_rotation, se3_exp
+from xwing.geometry.projection import project_points
+from xwing.infer.refine.raster import rasterize
 
 K = np.array([[100.0, 0, 31.5], [0, 100.0, 31.5], [0, 0, 1]])
 
@@ -73,7 +73,7 @@ def ship_image(mesh, T, cam, rng, clutter=False):
 
 @pytest.fixture(scope="module")
 def mesh():
-    from xwing.render.mesh import xwing_mesh
+    from xwing.model.mesh import xwing_mesh
 
     return xwing_mesh()
 
@@ -114,6 +114,6 @@ def test_frame_without_ship_is_rejected(mesh):
 
 
 def test_refiner_never_imports_torch_or_moderngl():
-    code = ("import sys, xwing.align, xwing.raster; "
+    code = ("import sys, xwing.infer.refine.align, xwing.infer.refine.raster; "
             "sys.exit(1 if {'torch', 'moderngl'} & set(sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

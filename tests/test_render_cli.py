@@ -26,8 +26,8 @@ def files(d: Path) -> dict[str, bytes]:
 
 def test_seed_layout_and_read_back(tmp_path, capsys):
     require_gl()
-    from xwing.camera import seed_camera
-    from xwing.dataset import SeedDataset
+    from xwing.geometry.camera import seed_camera
+    from xwing.io.dataset import SeedDataset
     from xwing.render.generator import GeneratorConfig, SampleGenerator
 
     out = tmp_path / "ds"
@@ -131,7 +131,7 @@ def test_sequence(tmp_path):
     require_gl()
     import imageio.v2 as iio
 
-    from xwing.dataset import SeedDataset
+    from xwing.io.dataset import SeedDataset
 
     from xwing.render.sequence import ROLL_SPAN
 
@@ -153,8 +153,8 @@ def test_sequence(tmp_path):
     in_roll = (np.arange(1, n) / (n - 1) > ROLL_SPAN[0]) & (np.arange(1, n) / (n - 1) < ROLL_SPAN[1])
     assert angles[in_roll].mean() > 2 * np.median(angles)
     # Part of the flight is partly out of the frame, and the ship comes close and goes far.
-    from xwing.keypoints import SEED_BOX_CORNERS
-    from xwing.projection import in_image, project_points
+    from xwing.model.keypoints import SEED_BOX_CORNERS
+    from xwing.geometry.projection import in_image, project_points
 
     partly = [0 < in_image(project_points(SEED_BOX_CORNERS, ds.T_cam_obj(i), ds.camera.K), 64, 64).sum() < 8
               for i in range(n)]
@@ -201,7 +201,7 @@ def test_user_mesh_and_backgrounds(tmp_path):
     require_gl()
     import cv2
 
-    from xwing.keypoints import SEED_BOX_CORNERS, box_corners
+    from xwing.model.keypoints import SEED_BOX_CORNERS, box_corners
 
     obj = tmp_path / "block.obj"
     v = [(x, y, z) for z in (0, 0.05) for y in (0, 0.3) for x in (0, 0.2)]

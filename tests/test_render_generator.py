@@ -5,16 +5,16 @@ import pickle
 import numpy as np
 import pytest
 
-from xwing.camera import seed_camera
-from xwing.keypoints import SEED_BOX_CORNERS
-from xwing.projection import project_points
+from xwing.geometry.camera import seed_camera
+from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.geometry.projection import project_points
 from xwing.render.sampler import PoseSampler, PoseSamplerConfig, random_rotation
 from _gl import require_gl  # noqa: E402
 
 
 def test_pose_sampler_distribution():
-    from xwing.projection import in_image
-    from xwing.render.mesh import xwing_mesh
+    from xwing.geometry.projection import in_image
+    from xwing.model.mesh import xwing_mesh
 
     cam = seed_camera()
     ship = xwing_mesh()
@@ -59,7 +59,7 @@ def test_random_rotation_is_proper():
 def test_ship_size_at_the_documented_distances():
     """About 140, 86 and 34 px long at 0.6, 1.0 and 2.5 (seed camera, seen from above)."""
     cam = seed_camera()
-    from xwing.pose import make_T
+    from xwing.geometry.pose import make_T
 
     ends = np.array([[0.0, -0.182, 0.0], [0.0, 0.163, 0.0]])  # nose tip and tail, on the length axis
     for z, length in ((0.6, 140), (1.0, 86), (2.5, 34)):

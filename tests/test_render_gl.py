@@ -6,10 +6,10 @@ import pickle
 import numpy as np
 import pytest
 
-from xwing.camera import T_cam_obj_from_model_matrix, seed_camera
-from xwing.pose import make_T
-from xwing.projection import project_points
-from xwing.render.mesh import xwing_mesh
+from xwing.geometry.camera import T_cam_obj_from_model_matrix, seed_camera
+from xwing.geometry.pose import make_T
+from xwing.geometry.projection import project_points
+from xwing.model.mesh import xwing_mesh
 from xwing.render.sampler import random_rotation
 from _gl import require_gl  # noqa: E402
 
@@ -105,7 +105,7 @@ def test_top_view_shows_the_top(ship, seed_reference):
     require_gl()
     from xwing.render import make_renderer
     from xwing.render.appearance import Appearance
-    from xwing.render.mesh import DROID
+    from xwing.model.mesh import DROID
 
     cam = seed_camera()
     T = _poses(seed_reference)[0]

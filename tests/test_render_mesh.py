@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from xwing.errors import XwingError
-from xwing.keypoints import SEED_BOX, SEED_BOX_CORNERS, SEED_LASERS
-from xwing.render.mesh import CANOPY, DROID, PART_NAMES, Mesh, load_mesh, xwing_mesh
+from xwing.model.keypoints import SEED_BOX, SEED_BOX_CORNERS, SEED_LASERS
+from xwing.model.mesh import CANOPY, DROID, PART_NAMES, Mesh, load_mesh, xwing_mesh
 
 
 @pytest.fixture(scope="module")

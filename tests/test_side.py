@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from xwing.camera import seed_camera
+from xwing.geometry.camera import seed_camera
 from xwing.errors import XwingError
-from xwing.keypoints import T_ROLL180
-from xwing.metrics import rotation_error_deg
-from xwing.oracle import OracleDetector
-from xwing.pipeline import PipelineConfig, PoseEstimator
-from xwing.pose import make_T, rotvec_to_R
-from xwing.side import (SIDE_FORMAT, SideClassifier, choose_roll, sample_patch, side_file_for,
-                        top_faces_camera)
+from xwing.model.symmetry import T_ROLL180
+from xwing.geometry.metrics import rotation_error_deg
+from xwing.infer.oracle import OracleDetector
+from xwing.infer.estimator import PipelineConfig, PoseEstimator
+from xwing.geometry.pose import make_T, rotvec_to_R
+from xwing.infer.side import SIDE_FORMAT, SideClassifier, sample_patch, side_file_for
+from xwing.model.symmetry import choose_roll, top_faces_camera
 
 
 def _pose(rotvec, t=(0.01, -0.02, 1.2)):
@@ -51,7 +51,7 @@ def _random_weights(rng):
 
 def test_numpy_forward_equals_the_torch_network(tmp_path):
     torch = pytest.importorskip("torch")
-    from xwing.side_train import _torch_net
+    from xwing.learn.side_train import _torch_net
 
     rng = np.random.default_rng(1)
     w = _random_weights(rng)
@@ -64,7 +64,7 @@ def test_numpy_forward_equals_the_torch_network(tmp_path):
     np.savez(path, **w)
     clf = SideClassifier.load(path)
     patches = rng.integers(0, 255, (5, 36, 12, 3)).astype(np.uint8)
-    from xwing.side import normalise_patches
+    from xwing.infer.side import normalise_patches
 
     with torch.no_grad():
         ref = net(torch.from_numpy(normalise_patches(patches)))[:, 0].numpy()
@@ -115,7 +115,7 @@ def test_pipeline_lets_the_side_classifier_settle_the_roll():
 
 
 def test_tracker_roll_vote_turns_a_wrong_track_over():
-    from xwing.tracker import Tracker, TrackerConfig
+    from xwing.track.tracker import Tracker, TrackerConfig
 
     cam = seed_camera()
     image = np.zeros((256, 256, 3), np.uint8)
@@ -145,8 +145,8 @@ def test_the_classifier_runs_without_torch_or_moderngl(tmp_path):
     path = tmp_path / "m.side.npz"
     np.savez(path, **_random_weights(np.random.default_rng(3)))
     code = ("import sys, numpy as np\n"
-            "from xwing.camera import seed_camera\n"
-            "from xwing.side import SideClassifier\n"
+            "from xwing.geometry.camera import seed_camera\n"
+            "from xwing.infer.side import SideClassifier\n"
             f"c = SideClassifier.load({str(path)!r})\n"
             "T = np.eye(4); T[2, 3] = 1.2\n"
             "p = c.p_top(np.full((256, 256, 3), 90, np.uint8), T, seed_camera().K)\n"

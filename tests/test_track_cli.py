@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from xwing.camera import T_cam_obj_from_model_matrix, seed_camera
+from xwing.geometry.camera import T_cam_obj_from_model_matrix, seed_camera
 from xwing.cli import main
-from xwing.dataset import load_matrix, save_camera_info, write_image, write_sample
-from xwing.evaluate import METRIC_KEYS
-from xwing.oracle import OracleDetector, synthetic_flight, write_oracle_sequence
-from xwing.video import gif_delays_ms, open_source
+from xwing.io.dataset import load_matrix, save_camera_info, write_image, write_sample
+from xwing.eval.evaluate import METRIC_KEYS
+from xwing.infer.oracle import OracleDetector, synthetic_flight, write_oracle_sequence
+from xwing.io.video import gif_delays_ms, open_source
 
 SIZE = 128
 
@@ -104,7 +104,7 @@ def test_per_frame_mode(sequence, tmp_path):
 
 def test_seed_format_image_directory_of_odd_size_is_a_sequence_with_truth(tmp_path):
     cam = seed_camera(131, 97)  # odd sizes: H.264 needs even ones, the writer pads
-    from xwing.camera import model_matrix_from_T_cam_obj
+    from xwing.geometry.camera import model_matrix_from_T_cam_obj
 
     (tmp_path / "ds").mkdir()
     for i, T in enumerate(synthetic_flight(6, cam, seed=1)):
@@ -157,7 +157,7 @@ def test_video_file_input_and_camera_fallback(sequence, tmp_path):
     assert src.kind == "video" and (src.width, src.height) == (SIZE, SIZE) and not src.truth
     frames = [f for _, _, f in src.frames()]
     assert len(frames) == len(poses) and frames[0].dtype == np.uint8 and frames[0].shape == (SIZE, SIZE, 3)
-    from xwing.track import resolve_camera
+    from xwing.cli.track import resolve_camera
 
     camera, how = resolve_camera(None, src, OracleDetector())
     assert "FOV" in how and np.isclose(camera.hfov_deg, seed_camera().hfov_deg)
@@ -183,9 +183,9 @@ def test_predict_writes_overlay_and_pose(tmp_path, monkeypatch, capsys):
     T = synthetic_flight(1, cam, seed=4, exit_frame=False)[0]
     img = tmp_path / "shot.png"
     write_image(img, np.full((SIZE, SIZE, 3), 40, np.uint8))
-    import xwing.pipeline
+    import xwing.infer.estimator
 
-    monkeypatch.setattr(xwing.pipeline, "load_detector",
+    monkeypatch.setattr(xwing.infer.estimator, "load_detector",
                         lambda model, providers=None, threads=None: _FixedTruth(T, cam))
     assert main(["predict", str(img), "--out", str(tmp_path / "p")]) == 0
     doc = json.loads((tmp_path / "p" / "predictions.json").read_text())
@@ -225,7 +225,7 @@ def test_inference_never_imports_torch_or_moderngl(sequence, tmp_path):
     import subprocess
     import sys
 
-    from xwing.camera import model_matrix_from_T_cam_obj
+    from xwing.geometry.camera import model_matrix_from_T_cam_obj
 
     root, cam, poses = sequence
     (tmp_path / "ds").mkdir()
@@ -246,7 +246,7 @@ def test_inference_never_imports_torch_or_moderngl(sequence, tmp_path):
 
 
 def test_run_tracking_api_for_benchmarks(sequence):
-    from xwing.track import run_tracking
+    from xwing.cli.track import run_tracking
 
     root, _, poses = sequence
     results, m = run_tracking(root, "oracle:noise=0.5", max_frames=20)

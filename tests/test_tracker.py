@@ -1,16 +1,16 @@
-"""xwing.tracker with the oracle detector on blank frames (the oracle reads only the truth)."""
+"""xwing.track.tracker with the oracle detector on blank frames (the oracle reads only the truth)."""
 
 import numpy as np
 import pytest
 
-from xwing.camera import seed_camera
+from xwing.geometry.camera import seed_camera
 from xwing.errors import XwingError
-from xwing.evaluate import jitter_deg
-from xwing.metrics import rotation_error_deg
-from xwing.oracle import OracleDetector, synthetic_flight
-from xwing.pipeline import PipelineConfig, PoseEstimator
-from xwing.pose import make_T, rotvec_to_R, se3_exp
-from xwing.tracker import PoseAlphaBeta, PoseOneEuro, Tracker, TrackerConfig
+from xwing.eval.evaluate import jitter_deg
+from xwing.geometry.metrics import rotation_error_deg
+from xwing.infer.oracle import OracleDetector, synthetic_flight
+from xwing.infer.estimator import PipelineConfig, PoseEstimator
+from xwing.geometry.pose import make_T, rotvec_to_R, se3_exp
+from xwing.track.tracker import PoseAlphaBeta, PoseOneEuro, Tracker, TrackerConfig
 
 CAM = seed_camera()
 FRAME = np.zeros((256, 256, 3), np.uint8)
@@ -64,8 +64,8 @@ def test_ship_leaving_the_view_is_lost_then_found_again():
 
 def test_partial_exit_from_the_frame_keeps_tracking():
     poses = synthetic_flight(90, CAM, seed=0, exit_frame=True)
-    from xwing.keypoints import SEED_BOX_CORNERS
-    from xwing.projection import in_image, project_points
+    from xwing.model.keypoints import SEED_BOX_CORNERS
+    from xwing.geometry.projection import in_image, project_points
 
     outside = [int((~in_image(project_points(SEED_BOX_CORNERS, T, CAM.K), 256, 256)).sum()) for T in poses]
     assert max(outside) >= 3  # the flight really leaves the frame in part
@@ -147,11 +147,11 @@ def test_on_the_renderers_flight_tracking_beats_per_frame():
 
 
 def test_refine_full_aligns_every_tracked_frame():
-    from xwing.keypoints import SEED_BOX_CORNERS
-    from xwing.pipeline import PipelineConfig, PoseEstimator, alignment_mesh
-    from xwing.projection import project_points
-    from xwing.raster import rasterize
-    from xwing.tracker import Tracker, TrackerConfig
+    from xwing.model.keypoints import SEED_BOX_CORNERS
+    from xwing.infer.estimator import PipelineConfig, PoseEstimator, alignment_mesh
+    from xwing.geometry.projection import project_points
+    from xwing.infer.refine.raster import rasterize
+    from xwing.track.tracker import Tracker, TrackerConfig
 
     cam = seed_camera()
     V, F = alignment_mesh()

@@ -16,7 +16,8 @@ from xwing.geometry.camera import (Camera, K_from_gl_projection, T_cam_obj_from_
                      load_camera, load_camera_info, model_matrix_from_T_cam_obj, seed_camera)
 from xwing.io.dataset import SeedDataset, load_matrix, save_camera_info, save_matrix, write_sample
 from xwing.errors import XwingError
-from xwing.model.keypoints import MIRROR_PAIRS, SEED_BOX_CORNERS, SEED_LASERS, box_corners_of_points
+from xwing.model.symmetry import MIRROR_PAIRS
+from xwing.model.keypoints import SEED_BOX_CORNERS, SEED_LASERS, box_corners_of_points
 from xwing.geometry.pnp import PnPResult, solve_pnp
 from xwing.geometry.projection import project_points
 from xwing.geometry.crop import CropMap, crop_around, letterbox

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xwing.io.dataset import SeedDataset, atomic_write_bytes, atomic_write_json
+from xwing.io.dataset import SeedDataset
+from xwing.io.atomic import atomic_write_bytes, atomic_write_json
 from xwing.errors import XwingError
 from xwing.model.keypoints import SEED_BOX_CORNERS
 from xwing.geometry.pose import rotation_angle_deg

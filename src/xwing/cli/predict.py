@@ -58,9 +58,10 @@ def prediction_record(name: str, est, camera, detector_points) -> dict:
 
 def run(args) -> int:
     from xwing.geometry.camera import load_camera, seed_camera
-    from xwing.io.dataset import atomic_write_json, read_image, write_image
+    from xwing.io.atomic import atomic_write_json
+    from xwing.io.dataset import read_image, write_image
     from xwing.io.draw import draw_axes, draw_box, draw_keypoints, draw_label
-    from xwing.eval.evaluate import json_safe
+    from xwing.io.atomic import json_safe
     from xwing.infer.oracle import OracleDetector
     from xwing.infer.estimator import PipelineConfig, PoseEstimator, load_detector
 

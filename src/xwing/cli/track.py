@@ -279,8 +279,8 @@ def run_tracking(input, model: str = DEFAULT_MODEL, *, camera_file=None, per_fra
 
 
 def run(args) -> int:
-    from xwing.io.dataset import atomic_write_json, atomic_write_text
-    from xwing.eval.evaluate import json_safe
+    from xwing.io.atomic import atomic_write_json, atomic_write_text
+    from xwing.io.atomic import json_safe
     from xwing.infer.oracle import OracleDetector
     from xwing.io.pewpew import load_lasers
     from xwing.infer.estimator import PipelineConfig, PoseEstimator, load_detector

@@ -744,7 +744,7 @@ def accuracy_limits(doc: dict) -> list[str]:
 
 
 def write_markdown(out: Path, doc: dict) -> None:
-    from xwing.io.dataset import atomic_write_text
+    from xwing.io.atomic import atomic_write_text
 
     o, s = doc["ours"], doc["seed"]
     mach = doc.get("machine", {})
@@ -963,8 +963,8 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True, command:
     """Run the parts of ``cfg`` into ``out``; returns the bench.json document."""
     from tqdm import tqdm
 
-    from xwing.io.dataset import atomic_write_json
-    from xwing.eval.evaluate import json_safe
+    from xwing.io.atomic import atomic_write_json
+    from xwing.io.atomic import json_safe
 
     out = Path(out)
     if out.exists() and not out.is_dir():

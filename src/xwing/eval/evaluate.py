@@ -285,23 +285,6 @@ def lost_rate(statuses: list[str], T_gt: list, camera, mesh: tuple[str, bool] = 
     return float(np.mean([s == "lost" for s in sel])) if sel else math.nan
 
 
-def json_safe(obj):
-    """Replace non-finite floats by None, numpy scalars/arrays by plain types (recursively)."""
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return json_safe(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-
 # --- evaluation of a model on a dataset ----------------------------------------------------------
 
 
@@ -363,7 +346,7 @@ def _fmt(v) -> str:
 
 
 def write_report(out_dir: Path, metrics: dict, title: str, notes: list[str] = ()) -> None:
-    from xwing.io.dataset import atomic_write_text
+    from xwing.io.atomic import atomic_write_text
 
     subsets = [s for s in ("in_image", "truncated", "in_view", "star_field", "cluttered") if s in metrics]
     rows = ["| metric | all | " + " | ".join(subsets) + " |", "|---" * (len(subsets) + 2) + "|"]
@@ -456,7 +439,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from xwing.io.dataset import SeedDataset, atomic_write_json
+    from xwing.io.dataset import SeedDataset
+    from xwing.io.atomic import atomic_write_json, json_safe
     from xwing.infer.estimator import PipelineConfig, PoseEstimator, load_detector
 
     dataset = SeedDataset(args.dataset)

@@ -12,7 +12,7 @@ at integers), possibly outside it.
 The ship's 180-degree roll near-symmetry: the network predicts the points in
 one of two labellings, plus which side of the ship faces the camera; the
 detector returns ``uv`` in the labelling that agrees with that side (its best
-guess, see :func:`xwing.infer.codec.resolve_roll`) and ``uv_alt``, the same points
+guess, see :func:`xwing.model.symmetry.resolve_roll`) and ``uv_alt``, the same points
 under the other labelling (the roll180 hypothesis), so a tracker can test both
 (e.g. against the previous pose) when ``flip`` is near 0.5.
 """
@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from xwing.errors import XwingError
-from xwing.infer.codec import HeatmapCodec, resolve_roll, sigmoid
+from xwing.infer.codec import HeatmapCodec, sigmoid
+from xwing.model.symmetry import resolve_roll
 
 #: Metadata key and format tag written by ``xwing export``.
 META_KEY = "xwing"
@@ -147,7 +148,7 @@ class OnnxDetector:
         uv, conf = self.codec.decode(heat)  # (B, K, 2), (B, K)
         presence = sigmoid(scores[:, 0])
         if self.symmetric:
-            uv, conf, uv_alt, conf_alt, flip = resolve_roll(uv, conf, scores[:, 1], self.points_3d,
+            uv, conf, uv_alt, conf_alt, flip = resolve_roll(uv, conf, sigmoid(scores[:, 1]), self.points_3d,
                                                             self.roll180_perm)
         else:
             uv_alt, conf_alt, flip = uv[:, self.roll180_perm], conf[:, self.roll180_perm], np.zeros(len(uv))

@@ -334,7 +334,7 @@ class PoseEstimator:
         """Of the detector's labelling (``res``) and its roll-relabelling (``other``), the one
         whose top-facing agrees with the side classifier; the detector's where the
         classifier is unsure or only one of them is a pose."""
-        from xwing.infer.side import choose_roll
+        from xwing.model.symmetry import choose_roll
 
         if not (res.ok and other.ok):
             return other if other.ok and not res.ok else res
@@ -344,7 +344,7 @@ class PoseEstimator:
         if pick is None and abs(p - 0.5) >= SIDE_MIN_MARGIN:
             # Near edge-on, two noisy poses may show the camera the same side; the
             # keypoints' own arrangement still does not (the relabelling mirrors it).
-            from xwing.infer.codec import side_of
+            from xwing.model.symmetry import side_of
 
             top = side_of(res.uv_px, self.points_3d, res.conf >= self.config.min_conf) < 0
             pick = 0 if top == (p > 0.5) else 1

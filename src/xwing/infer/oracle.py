@@ -34,18 +34,8 @@ from xwing.geometry.camera import Camera, seed_camera
 from xwing.geometry.crop import CropMap
 from xwing.infer.detector import Detection
 from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.model.symmetry import ROLL180_SIGNS, symmetry_permutation
 from xwing.geometry.projection import project_points
-
-
-def _roll_permutation(points_3d: np.ndarray) -> np.ndarray | None:
-    """(K,) index of each point's image under the 180-degree roll, or None if the set is not closed."""
-    from xwing.model.keypoints import T_ROLL180
-
-    rolled = points_3d @ T_ROLL180[:3, :3].T
-    d = np.linalg.norm(rolled[:, None, :] - points_3d[None, :, :], axis=2)  # (K, K)
-    perm = d.argmin(axis=1)
-    # The box is not exactly roll-symmetric (z -0.032 vs +0.034): match within 1 cm.
-    return perm if np.all(d[np.arange(len(perm)), perm] < 0.01) and len(set(perm)) == len(perm) else None
 
 
 class OracleDetector:
@@ -79,7 +69,8 @@ class OracleDetector:
         self.margin = float(margin)
         self.min_visible = float(min_visible)
         self.flip_rate = float(flip_rate)
-        self.roll_perm = _roll_permutation(self.points_3d)
+        # The box is not exactly roll-symmetric (z -0.032 vs +0.034): match within 1 cm.
+        self.roll_perm = symmetry_permutation(self.points_3d, ROLL180_SIGNS, tol=0.01)
         self.rng = np.random.default_rng(seed)
         self.cost_model = cost_model
         self.meta = {"kind": "oracle", "noise_px": self.noise_px, "outlier_rate": self.outlier_rate,

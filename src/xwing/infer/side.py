@@ -17,7 +17,7 @@ frame, whatever its pose in the image. A tiny CNN (:class:`SideClassifier`, thre
 the camera. Under the roll the mid-plane grid maps onto itself mirrored
 (``x -> -x``), so both hypotheses sample the same pixels and the patch needs no
 labelling: the hypothesis whose top-facing agrees with the classifier wins
-(:func:`choose_roll`). Trained by ``xwing train-side`` on rendered images with
+(:func:`xwing.model.symmetry.choose_roll`). Trained by ``xwing train-side`` on rendered images with
 the pose off by 0-8 px (what PnP from the network leaves).
 
 Measured while designing it (4,000 training images, 600 test images of the
@@ -80,13 +80,6 @@ def normalise_patches(patches: np.ndarray) -> np.ndarray:
     m = x.mean(axis=(1, 2, 3), keepdims=True)
     s = x.std(axis=(1, 2, 3), keepdims=True) + 0.02
     return ((x - m) / s).transpose(0, 3, 1, 2)
-
-
-def top_faces_camera(T_cam_obj: np.ndarray) -> bool:
-    """Whether the model's +z side faces the camera: its normal points towards the camera
-    centre from the model origin."""
-    T = np.asarray(T_cam_obj, np.float64)
-    return bool(T[:3, 2] @ (-T[:3, 3]) > 0.0)
 
 
 def _conv3x3_relu(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -162,19 +155,6 @@ class SideClassifier:
         """Probability that the top faces the camera, sampling at ``T_cam_obj`` (either roll)."""
         patch = sample_patch(image_rgb, T_cam_obj, K, dist, self.grid_x, self.grid_y)
         return float(1.0 / (1.0 + np.exp(-self.logits(patch[None])[0])))
-
-
-def choose_roll(p_top: float, T_a: np.ndarray, T_b: np.ndarray, min_margin: float = 0.15) -> int | None:
-    """Which of two roll hypotheses agrees with the classifier: 0 (``T_a``), 1 (``T_b``), or
-    None when the classifier is unsure (``|p_top - 0.5| < min_margin``) or both poses
-    show the camera the same side (then the patch cannot tell them apart)."""
-    if abs(p_top - 0.5) < min_margin:
-        return None
-    top = p_top > 0.5
-    a, b = top_faces_camera(T_a), top_faces_camera(T_b)
-    if a == b:
-        return None
-    return 0 if a == top else 1
 
 
 def side_file_for(model_path: str | Path) -> Path:

@@ -18,9 +18,7 @@ counts as written once its ``N_mat.json`` exists: the image is written first.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,49 +26,13 @@ import numpy as np
 
 from xwing.geometry.camera import Camera, T_cam_obj_from_model_matrix, camera_from_camera_info
 from xwing.errors import XwingError
+from xwing.io.atomic import atomic_write_bytes, atomic_write_text
 from xwing.model.keypoints import SEED_BOX_CORNERS
 from xwing.geometry.pose import is_rigid
 from xwing.geometry.projection import in_image, project_points
 
 CAMERA_INFO = "camera_info.json"
 _IMAGE_RE = re.compile(r"^(\d+)\.(jpg|jpeg|png)$", re.IGNORECASE)
-
-
-# --- atomic writes -------------------------------------------------------------------------
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; give the file a normal mode
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | Path, obj, indent: int | None = 2) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=indent) + "\n")
 
 
 # --- matrices --------------------------------------------------------------------------------

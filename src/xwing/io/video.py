@@ -21,10 +21,8 @@ timing, in the GIF's 10 ms units). Both write to a temporary file renamed on
 
 from __future__ import annotations
 
-import os
 import queue
 import re
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +32,7 @@ import numpy as np
 
 from xwing.geometry.camera import Camera, T_cam_obj_from_model_matrix, load_camera_info
 from xwing.errors import XwingError
+from xwing.io.atomic import AtomicFile
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_NAME = "video.mp4"
@@ -235,33 +234,13 @@ def _open_camera(index: int) -> FrameSource:
 # --- writers ----------------------------------------------------------------------------------
 
 
-class _AtomicFile:
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=self.path.suffix)
-        os.close(fd)
-        self.tmp = Path(tmp)
-
-    def commit(self):
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
-        os.replace(self.tmp, self.path)
-
-    def discard(self):
-        try:
-            self.tmp.unlink()
-        except FileNotFoundError:
-            pass
-
-
 class Mp4Writer:
     """H.264 MP4 at ``fps`` (default 30) via imageio-ffmpeg; odd sizes are padded to even."""
 
     def __init__(self, path: str | Path, fps: float = MP4_FPS, quality: int = 7):
         self.path = Path(path)
         self.fps, self.quality = fps, quality
-        self._file: _AtomicFile | None = None
+        self._file: AtomicFile | None = None
         self._gen = None
         self.count = 0
 
@@ -270,7 +249,7 @@ class Mp4Writer:
         if self._gen is None:
             import imageio_ffmpeg
 
-            self._file = _AtomicFile(self.path)
+            self._file = AtomicFile(self.path)
             self._size = (w + w % 2, h + h % 2)
             self._gen = imageio_ffmpeg.write_frames(str(self._file.tmp), self._size, fps=self.fps, codec="libx264",
                                                     pix_fmt_in="rgb24", pix_fmt_out="yuv420p", quality=self.quality,
@@ -323,7 +302,7 @@ class GifWriter:
             return
         from PIL import Image
 
-        f = _AtomicFile(self.path)
+        f = AtomicFile(self.path)
         try:
             images = [Image.fromarray(fr) for fr in self.frames]
             delays = [GIF_DELAYS_MS[i % len(GIF_DELAYS_MS)] for i in range(len(images))]

@@ -15,7 +15,7 @@ An item is a dict of tensors::
     K         (3, 3) float64 intrinsics of the input image
     T_cam_obj (4, 4) float64 pose
     present   () float32 1 if the ship is in view
-    side      () float32 1 if heatmap.side_of(true keypoints) > 0 (which side faces the camera)
+    side      () float32 1 if symmetry.side_of(true keypoints) > 0 (which side faces the camera)
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from xwing.learn.augment import AugmentConfig, PointSet, augment
-from xwing.infer.codec import HeatmapCodec, side_of
+from xwing.learn.augment import AugmentConfig, augment
+from xwing.model.keypoints import PointSet
+from xwing.infer.codec import HeatmapCodec
+from xwing.model.symmetry import side_of
 from xwing.geometry.projection import in_image, project_points
 
 

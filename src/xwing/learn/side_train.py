@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from xwing.config import SavedConfig
-from xwing.infer.side import GRID_X, GRID_Y, SIDE_FORMAT, sample_patch, top_faces_camera
+from xwing.infer.side import GRID_X, GRID_Y, SIDE_FORMAT, sample_patch
+from xwing.model.symmetry import top_faces_camera
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ def render_patches(count: int, seed: int, max_error_px: float, progress: bool = 
     """(patches (N, NY, NX, 3) uint8, top (N,) float32, |cos| of view and normal (N,))."""
     from xwing.eval.bench import perturb_to_error
     from xwing.geometry.camera import seed_camera
-    from xwing.model.keypoints import SEED_BOX_CORNERS, T_ROLL180
+    from xwing.model.keypoints import SEED_BOX_CORNERS
+    from xwing.model.symmetry import T_ROLL180
     from xwing.render.generator import GeneratorConfig, SampleGenerator
 
     cam = seed_camera()
@@ -103,7 +105,7 @@ def train_side(cfg: SideTrainConfig, out: Path, progress: bool = True) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from xwing.io.dataset import atomic_write_bytes, atomic_write_json
+    from xwing.io.atomic import atomic_write_bytes, atomic_write_json
     from xwing.render.gl import use_cpu_renderer
     from xwing.infer.side import normalise_patches
 

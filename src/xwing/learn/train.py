@@ -16,9 +16,9 @@ loss against the true labelling and against the roll-relabelled one
 (``PointSet.roll180_perm``), so the net never has to guess top from bottom to
 localise points. A second global output, *side*, says which side of the ship
 faces the camera (only the canopy and droid tell); the two labellings imply
-opposite sides (:func:`xwing.infer.codec.side_of`, from the 2D points alone), so
+opposite sides (:func:`xwing.model.symmetry.side_of`, from the 2D points alone), so
 inference keeps the labelling that agrees with it, and the other one as a
-second hypothesis (:func:`xwing.infer.codec.resolve_roll`).
+second hypothesis (:func:`xwing.model.symmetry.resolve_roll`).
 
 Heatmap loss ``ce``: cross-entropy between the spatial softmax of the logits
 and the normalised Gaussian target (leaves the all-zeros plateau that MSE sits
@@ -119,7 +119,7 @@ SEED_PRESET = dict(
 
 def make_parts(cfg: TrainConfig):
     """Config -> (PointSet, HeatmapCodec, NetConfig)."""
-    from xwing.learn.augment import point_set
+    from xwing.model.keypoints import point_set
     from xwing.infer.codec import HeatmapCodec
     from xwing.learn.net import NetConfig
 
@@ -173,7 +173,7 @@ def compute_loss(heat, scores, batch, roll_perm, cfg: TrainConfig):
     loss_presence = F.binary_cross_entropy_with_logits(scores[:, 0].float(), present)
     # The second score says which side of the ship faces the camera (an image property,
     # independent of the labelling the keypoint head happened to pick); inference picks
-    # the labelling that agrees with it (heatmap.resolve_roll).
+    # the labelling that agrees with it (symmetry.resolve_roll).
     loss_flip = (F.binary_cross_entropy_with_logits(scores[:, 1].float(), batch["side"], reduction="none")
                  * present).sum() / n_present
     total = loss_kp + cfg.presence_weight * loss_presence
@@ -192,12 +192,13 @@ def decode_outputs(heat, scores, codec, pts, symmetric: bool):
     """Network outputs (numpy) -> (uv (B, K, 2), conf (B, K), presence (B,), flip (B,),
     uv_alt (B, K, 2)): keypoints in the labelling that agrees with the side output
     (when ``symmetric``); ``uv_alt`` is the other (roll-relabelled) hypothesis."""
-    from xwing.infer.codec import resolve_roll, sigmoid
+    from xwing.model.symmetry import resolve_roll
+    from xwing.infer.codec import sigmoid
 
     uv, conf = codec.decode(heat)
     presence = sigmoid(scores[:, 0])
     if symmetric:
-        uv, conf, uv_alt, _, flip = resolve_roll(uv, conf, scores[:, 1], pts.points_3d, pts.roll180_perm)
+        uv, conf, uv_alt, _, flip = resolve_roll(uv, conf, sigmoid(scores[:, 1]), pts.points_3d, pts.roll180_perm)
     else:
         uv_alt, flip = uv[:, np.asarray(pts.roll180_perm)], np.zeros(len(uv))
     return uv, conf, presence, flip, uv_alt
@@ -305,7 +306,7 @@ def load_checkpoint(path, map_location="cpu") -> dict:
 
 def model_from_checkpoint(ck: dict):
     """Checkpoint dict -> (model in float32, eval mode, TrainConfig, PointSet, codec)."""
-    from xwing.learn.augment import PointSet
+    from xwing.model.keypoints import PointSet
     from xwing.infer.codec import HeatmapCodec
     from xwing.learn.net import NetConfig, build_net
 
@@ -353,7 +354,7 @@ def train(cfg: TrainConfig, resume: bool = False, extend_epochs: bool = False) -
 
     from xwing.learn.augment import AugmentConfig
     from xwing.geometry.camera import seed_camera
-    from xwing.io.dataset import atomic_write_json
+    from xwing.io.atomic import atomic_write_json
     from xwing.learn.net import build_net
     from xwing.learn.data import FolderDataset, PositionSampler, RenderedDataset, collate
 
@@ -397,7 +398,7 @@ def train(cfg: TrainConfig, resume: bool = False, extend_epochs: bool = False) -
     random.seed(cfg.seed)
     pts, codec, net_cfg = make_parts(cfg)
     if source is not None:  # keep the exact points those weights were trained on
-        from xwing.learn.augment import PointSet
+        from xwing.model.keypoints import PointSet
 
         pts = PointSet.from_dict(source["points"])
     model = build_net(net_cfg).to(device)

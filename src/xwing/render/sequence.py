@@ -24,7 +24,8 @@ import numpy as np
 
 from xwing import __version__
 from xwing.geometry.camera import Camera, model_matrix_from_T_cam_obj
-from xwing.io.dataset import atomic_write_json, save_camera_info, write_sample
+from xwing.io.atomic import atomic_write_json
+from xwing.io.dataset import save_camera_info, write_sample
 from xwing.errors import XwingError
 from xwing.geometry.pose import make_T, rotvec_to_R
 from xwing.render.generator import GeneratorConfig, SampleGenerator

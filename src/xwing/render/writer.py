@@ -20,7 +20,8 @@ import numpy as np
 
 from xwing import __version__
 from xwing.geometry.camera import Camera, model_matrix_from_T_cam_obj
-from xwing.io.dataset import atomic_write_json, sample_complete, save_camera_info, write_sample
+from xwing.io.atomic import atomic_write_json
+from xwing.io.dataset import sample_complete, save_camera_info, write_sample
 from xwing.errors import XwingError
 from xwing.render.generator import GENERATOR_VERSION, GeneratorConfig, SampleGenerator
 from xwing.model.mesh import Mesh, load_mesh, mesh_summary, xwing_mesh

@@ -44,7 +44,7 @@ import numpy as np
 
 from xwing.errors import XwingError
 from xwing.config import SavedConfig
-from xwing.model.keypoints import T_ROLL180
+from xwing.model.symmetry import T_ROLL180
 from xwing.infer.estimator import PassResult, PoseEstimate, PoseEstimator
 from xwing.geometry.pose import invert_T, make_T, rotation_angle_deg, rotvec_to_R, R_to_rotvec
 from xwing.geometry.projection import project_points
@@ -386,7 +386,7 @@ class Tracker:
         cfg, side = self.config, self.estimator.side
         if side is None or cfg.roll_vote <= 0 or cfg.per_frame:
             return False
-        from xwing.infer.side import top_faces_camera
+        from xwing.model.symmetry import top_faces_camera
 
         cam = self.estimator.camera
         p = min(max(side.p_top(frame, T_meas, cam.K, cam.dist), 1e-6), 1 - 1e-6)
