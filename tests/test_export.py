@@ -12,7 +12,8 @@ pytest.importorskip("onnx")
 
 from xwing.model.keypoints import point_set  # noqa: E402
 from xwing.geometry.camera import seed_camera  # noqa: E402
-from xwing.infer.detector import Detection, OnnxDetector, load_detector, read_metadata  # noqa: E402
+from xwing.cli.args import load_model  # noqa: E402
+from xwing.infer.detector import Detection, OnnxDetector, read_metadata  # noqa: E402
 from xwing.errors import XwingError  # noqa: E402
 from xwing.learn.export import export_onnx  # noqa: E402
 from xwing.learn.net import build_net  # noqa: E402
@@ -120,9 +121,9 @@ def test_detector_never_imports_torch(exported):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_load_detector_accepts_checkpoints(exported):
+def test_load_model_accepts_checkpoints(exported):
     d, _, _ = exported
-    a = load_detector(d / "m.onnx")
-    b = load_detector(d / "weights.pt")
+    a = load_model(str(d / "m.onnx"))
+    b = load_model(str(d / "weights.pt"))
     img = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     np.testing.assert_allclose(a(img).uv, b(img).uv, atol=1e-4)

@@ -9,7 +9,8 @@ from xwing.errors import XwingError
 from xwing.model.keypoints import SEED_BOX_CORNERS
 from xwing.geometry.metrics import rotation_error_deg
 from xwing.infer.oracle import OracleDetector
-from xwing.infer.estimator import PipelineConfig, PoseEstimator, load_detector
+from xwing.infer.detector import load_detector
+from xwing.infer.estimator import PipelineConfig, PoseEstimator
 from xwing.geometry.pose import make_T, rotvec_to_R
 from xwing.geometry.projection import project_points
 
@@ -165,11 +166,11 @@ def test_load_detector_errors(tmp_path):
 def test_full_refinement_aligns_the_silhouette_or_keeps_the_zoomed_pose():
     """A GL-free image: the X-wing's anti-aliased coverage, light on dark (xwing.infer.refine.raster)."""
     pytest.importorskip("xwing.infer.refine.align")
-    from xwing.infer.estimator import alignment_mesh
+    from xwing.model.object import ObjectModel
     from xwing.infer.refine.raster import rasterize
 
     cam = seed_camera()
-    V, F = alignment_mesh()
+    V, F = ObjectModel.load().vertices, ObjectModel.load().faces
     T = make_T(rotvec_to_R([0.6, -0.3, 0.4]), [0.03, -0.02, 1.4])
     cov = rasterize(V, F, T, cam.K, 256, 256, 4).coverage
     image = (20 + 200 * cov[..., None] * np.array([1.0, 0.95, 0.9])).astype(np.uint8)

@@ -183,9 +183,9 @@ def test_predict_writes_overlay_and_pose(tmp_path, monkeypatch, capsys):
     T = synthetic_flight(1, cam, seed=4, exit_frame=False)[0]
     img = tmp_path / "shot.png"
     write_image(img, np.full((SIZE, SIZE, 3), 40, np.uint8))
-    import xwing.infer.estimator
+    import xwing.cli.args
 
-    monkeypatch.setattr(xwing.infer.estimator, "load_detector",
+    monkeypatch.setattr(xwing.cli.args, "load_model",
                         lambda model, providers=None, threads=None: _FixedTruth(T, cam))
     assert main(["predict", str(img), "--out", str(tmp_path / "p")]) == 0
     doc = json.loads((tmp_path / "p" / "predictions.json").read_text())

@@ -10,7 +10,8 @@ from xwing.geometry.metrics import rotation_error_deg
 from xwing.infer.oracle import OracleDetector, synthetic_flight
 from xwing.infer.estimator import PipelineConfig, PoseEstimator
 from xwing.geometry.pose import make_T, rotvec_to_R, se3_exp
-from xwing.track.tracker import PoseAlphaBeta, PoseOneEuro, Tracker, TrackerConfig
+from xwing.track.filters import PoseAlphaBeta, PoseOneEuro
+from xwing.track.tracker import Tracker, TrackerConfig
 
 CAM = seed_camera()
 FRAME = np.zeros((256, 256, 3), np.uint8)
@@ -97,7 +98,7 @@ def test_alpha_beta_has_no_lag_on_constant_motion_and_removes_noise():
         n = make_T(rotvec_to_R(rng.normal(0, 0.01, 3)), T[:3, 3] + rng.normal(0, 0.002, 3))
         noisy.append(n @ np.diag([1, 1, 1, 1.0]))
         noisy[-1][:3, :3] = n[:3, :3] @ T[:3, :3]
-        out.append(f(noisy[-1], 1 / 30))
+        out.append(f.update(noisy[-1], 1 / 30))
         T = T @ step
     err_in = [rotation_error_deg(a[:3, :3], b[:3, :3]) for a, b in zip(noisy[60:], truth[60:])]
     err_out = [rotation_error_deg(a[:3, :3], b[:3, :3]) for a, b in zip(out[60:], truth[60:])]
@@ -106,7 +107,7 @@ def test_alpha_beta_has_no_lag_on_constant_motion_and_removes_noise():
     f2 = PoseAlphaBeta(3.0, 1.0, 20.0)
     T = make_T(np.eye(3), [0, 0, 2.0])
     for i in range(10):
-        o = f2(T, 1 / 30)
+        o = f2.update(T, 1 / 30)
         T = T @ step
     assert np.abs(o - T @ np.linalg.inv(step)).max() < 1e-9
 
@@ -120,7 +121,7 @@ def test_one_euro_smooths_a_still_pose():
         n = T.copy()
         n[:3, :3] = rotvec_to_R(rng.normal(0, 0.01, 3)) @ T[:3, :3]
         noisy.append(n)
-        out.append(f(n, 1 / 30))
+        out.append(f.update(n, 1 / 30))
     errs = [rotation_error_deg(o[:3, :3], T[:3, :3]) for o in out[30:]]
     errs_in = [rotation_error_deg(o[:3, :3], T[:3, :3]) for o in noisy[30:]]
     assert np.mean(errs) < 0.5 * np.mean(errs_in)
@@ -148,13 +149,14 @@ def test_on_the_renderers_flight_tracking_beats_per_frame():
 
 def test_refine_full_aligns_every_tracked_frame():
     from xwing.model.keypoints import SEED_BOX_CORNERS
-    from xwing.infer.estimator import PipelineConfig, PoseEstimator, alignment_mesh
+    from xwing.infer.estimator import PipelineConfig, PoseEstimator
+    from xwing.model.object import ObjectModel
     from xwing.geometry.projection import project_points
     from xwing.infer.refine.raster import rasterize
     from xwing.track.tracker import Tracker, TrackerConfig
 
     cam = seed_camera()
-    V, F = alignment_mesh()
+    V, F = ObjectModel.load().vertices, ObjectModel.load().faces
     poses = [make_T(rotvec_to_R([0.6, -0.3 + 0.01 * i, 0.4]), [0.03, -0.02, 1.4]) for i in range(5)]
     frames = [(20 + 200 * rasterize(V, F, T, cam.K, 256, 256, 4).coverage[..., None]
                * np.array([1.0, 0.95, 0.9])).astype(np.uint8) for T in poses]

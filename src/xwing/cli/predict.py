@@ -31,9 +31,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--input-size", type=int, default=0, help="network input side (default: the model's)")
     parser.add_argument("--providers", nargs="+", default=None, help="ONNX Runtime execution providers")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: one per core)")
-    from xwing.infer.estimator import add_model_arguments
+    from xwing.cli.args import add_object_arguments
 
-    add_model_arguments(parser)
+    add_object_arguments(parser)
 
 
 def prediction_record(name: str, est, camera, detector_points) -> dict:
@@ -63,7 +63,8 @@ def run(args) -> int:
     from xwing.io.draw import draw_axes, draw_box, draw_keypoints, draw_label
     from xwing.io.atomic import json_safe
     from xwing.infer.oracle import OracleDetector
-    from xwing.infer.estimator import PipelineConfig, PoseEstimator, load_detector
+    from xwing.cli.args import load_model as load_detector
+    from xwing.infer.estimator import PipelineConfig, PoseEstimator
 
     detector = load_detector(args.model, args.providers, args.threads)
     if isinstance(detector, OracleDetector):

@@ -69,9 +69,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-video", action="store_true", help="write poses and metrics only (benchmarks)")
     parser.add_argument("--show", action="store_true", help="preview in a window where a display exists (q stops)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    from xwing.infer.estimator import add_model_arguments
+    from xwing.cli.args import add_object_arguments
 
-    add_model_arguments(parser)
+    add_object_arguments(parser)
 
 
 # --- the pieces --------------------------------------------------------------------------------
@@ -254,7 +254,8 @@ def run_tracking(input, model: str = DEFAULT_MODEL, *, camera_file=None, per_fra
     and ``lost_rate``).
     """
     from xwing.infer.oracle import OracleDetector
-    from xwing.infer.estimator import PipelineConfig, PoseEstimator, load_detector
+    from xwing.cli.args import load_model as load_detector
+    from xwing.infer.estimator import PipelineConfig, PoseEstimator
     from xwing.track.tracker import Tracker, TrackerConfig
     from xwing.io.video import open_source
 
@@ -283,7 +284,8 @@ def run(args) -> int:
     from xwing.io.atomic import json_safe
     from xwing.infer.oracle import OracleDetector
     from xwing.io.pewpew import load_lasers
-    from xwing.infer.estimator import PipelineConfig, PoseEstimator, load_detector
+    from xwing.cli.args import load_model as load_detector
+    from xwing.infer.estimator import PipelineConfig, PoseEstimator
     from xwing.track.tracker import Tracker, TrackerConfig
     from xwing.io.video import open_source
 

@@ -511,7 +511,8 @@ def accuracy(onnx_path: str, testset: Path, refine: str, limit: int, threads: in
     """``xwing eval`` metrics (with in_image / truncated subsets and per-stage figures)."""
     from xwing.io.dataset import SeedDataset
     from xwing.eval.evaluate import evaluate
-    from xwing.infer.estimator import PipelineConfig, PoseEstimator, load_detector
+    from xwing.infer.detector import load_detector
+    from xwing.infer.estimator import PipelineConfig, PoseEstimator
 
     ds = SeedDataset(testset)
     det = load_detector(onnx_path, None, threads or None)

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from xwing.model.keypoints import SEED_BOX_CORNERS, model_diameter
+from xwing.model.object import N_MODEL_POINTS, ObjectModel
 from xwing.geometry.metrics import adi, add, keypoint_errors_px, proj_2d, rotation_error_deg, speed_score, translation_error_rel
 from xwing.geometry.projection import in_image, project_points
 
@@ -67,11 +68,10 @@ CLUTTER_BAND_PX = (2, 8)
 def model_points(mesh_path: str = "", fit_seed_box: bool = False, n: int = 500
                  ) -> tuple[np.ndarray, float, np.ndarray]:
     """(surface points (n, 3) for ADD/ADI, their diameter, mesh vertices (V, 3) for visibility)
-    of :func:`xwing.infer.estimator.model_mesh` (default: the procedural X-wing, numpy only)."""
-    from xwing.infer.estimator import alignment_mesh, model_mesh
-
-    pts = model_mesh(mesh_path, fit_seed_box).surface_points(n, seed=0)
-    return pts, model_diameter(pts), alignment_mesh(mesh_path, fit_seed_box)[0]
+    of the :class:`~xwing.model.object.ObjectModel` (default: the procedural X-wing, numpy only)."""
+    obj = ObjectModel.load(mesh_path, fit_seed_box)
+    pts = obj.model_points if n == N_MODEL_POINTS else obj.mesh.surface_points(n, seed=0)
+    return pts, (obj.diameter if n == N_MODEL_POINTS else model_diameter(pts)), obj.vertices
 
 
 @dataclass
@@ -133,14 +133,14 @@ def background_clutter(image_rgb: np.ndarray, T_gt: np.ndarray, camera, mesh: tu
 
     Args:
         image_rgb: (H, W, 3) uint8. T_gt: (4, 4) the true pose. camera: its Camera.
-        mesh: (mesh file, fit_seed_box) as in :func:`xwing.infer.estimator.model_mesh`.
+        mesh: (mesh file, fit_seed_box) as in :meth:`xwing.model.object.ObjectModel.load`.
     """
     import cv2
 
-    from xwing.infer.estimator import alignment_mesh
     from xwing.infer.refine.raster import rasterize
 
-    verts, faces = alignment_mesh(*mesh)
+    obj = ObjectModel.load(*mesh)
+    verts, faces = obj.vertices, obj.faces
     h, w = image_rgb.shape[:2]
     sil = (rasterize(verts, faces, T_gt, camera.K, w, h, supersample=1, want_depth=False).coverage > 0
            ).astype(np.uint8)
@@ -433,15 +433,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     parser.add_argument("--providers", nargs="+", default=None, help="ONNX Runtime execution providers")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: one per core)")
-    from xwing.infer.estimator import add_model_arguments
+    from xwing.cli.args import add_object_arguments
 
-    add_model_arguments(parser)
+    add_object_arguments(parser)
 
 
 def run(args) -> int:
     from xwing.io.dataset import SeedDataset
     from xwing.io.atomic import atomic_write_json, json_safe
-    from xwing.infer.estimator import PipelineConfig, PoseEstimator, load_detector
+    from xwing.cli.args import load_model as load_detector
+    from xwing.infer.estimator import PipelineConfig, PoseEstimator
 
     dataset = SeedDataset(args.dataset)
     detector = load_detector(args.model, args.providers, args.threads)

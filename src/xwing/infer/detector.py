@@ -163,18 +163,24 @@ class OnnxDetector:
         return self.batch(image_rgb[None])[0]
 
 
-def load_detector(path: str | Path, providers=None, threads: int | None = None) -> OnnxDetector:
-    """An ONNX model, or a training checkpoint / fp16 weights file (``.pt``: exported
-    to a temporary ONNX file first, which needs the training extras, torch included)."""
-    path = Path(path)
-    if path.suffix.lower() != ".pt":
-        return OnnxDetector(path, providers, threads)
-    import tempfile
+def load_detector(model: str, providers: list[str] | None = None, threads: int | None = None):
+    """A model spec -> a detector (numpy, OpenCV and onnxruntime only; never torch).
 
-    from xwing.learn.export import export_onnx  # torch is imported only on this path
+    * ``oracle[:noise=1,outliers=0.05,seed=0,size=128]``: :class:`~xwing.infer.oracle.OracleDetector`
+      (needs truth: sequence/dataset directories);
+    * ``*.onnx``: :class:`OnnxDetector` with ``threads`` ONNX Runtime intra-op threads
+      (0 or None: one per core).
 
-    tmp = Path(tempfile.mkdtemp(prefix="xwing-detector-")) / f"{path.stem}.onnx"
-    export_onnx(path, tmp, check=False, verbose=False)
-    det = OnnxDetector(tmp, providers, threads)
-    det.source = path
-    return det
+    Training checkpoints (``.pt``) are exported first by the commands
+    (:func:`xwing.cli.args.load_model`), the one path that reaches torch.
+    """
+    model = str(model)
+    if model == "oracle" or model.startswith("oracle:"):
+        from xwing.infer.oracle import OracleDetector
+
+        return OracleDetector.from_spec(model, threads=threads)
+    path = Path(model)
+    if not path.is_file():
+        raise XwingError("model file not found (train one with `xwing train` and `xwing export`, "
+                         "or pass --model FILE)", path)
+    return OnnxDetector(str(path), providers=providers, threads=threads or None)

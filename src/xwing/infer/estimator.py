@@ -37,8 +37,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -46,11 +45,13 @@ from xwing.geometry.camera import Camera
 from xwing.config import SavedConfig
 from xwing.geometry.crop import CropMap, crop_for_points, letterbox
 from xwing.errors import XwingError
-from xwing.model.keypoints import SEED_BOX_CORNERS
-from xwing.geometry.pnp import angle_between_deg, solve_pnp
+from xwing.geometry.pnp import angle_between_deg, planar_alternatives, reprojection_errors, solve_pnp
 from xwing.geometry.projection import project_points
+from xwing.infer.refine import REFINE_MODES
+from xwing.infer.result import PassResult, PoseEstimate
+from xwing.model.object import ObjectModel
+from xwing.model.symmetry import pick_roll
 
-REFINE_MODES = ("none", "zoom", "full")
 #: a pose this far (degrees) from the prior makes the pipeline try the roll-relabelled keypoints
 ROLL_CHECK_DEG = 60.0
 #: the side classifier decides the roll where its probability is at least this far from 0.5
@@ -116,70 +117,6 @@ class PipelineConfig(SavedConfig):
                 raise XwingError(f"{name} must be a multiple of 32 (>= 32), got {v}")
 
 
-@dataclass
-class PassResult:
-    """One detector pass and its PnP (kept for per-stage evaluation).
-
-    Attributes:
-        stage: "first", "locate" or "zoom1", "zoom2", ...
-        crop: image -> input map used.
-        ok, T_cam_obj, quality, reproj_err_px (image px), reproj_err_in_px (input px).
-        uv_px: (K, 2) network keypoints in image pixels; conf (K,); presence.
-        ms: wall time of the pass (crop, detector, PnP).
-        p_top: the side classifier's probability that the top faces the camera (NaN: not asked).
-    """
-
-    stage: str
-    crop: CropMap
-    ok: bool
-    T_cam_obj: np.ndarray
-    uv_px: np.ndarray
-    conf: np.ndarray
-    presence: float
-    inliers: np.ndarray
-    reproj_err_px: float
-    reproj_err_in_px: float
-    quality: float
-    reason: str = ""
-    ms: float = 0.0
-    p_top: float = math.nan
-
-
-@dataclass
-class PoseEstimate:
-    """The answer for one image.
-
-    Attributes:
-        ok: a pose was found and accepted.
-        T_cam_obj: (4, 4) object -> OpenCV camera (identity when not ok).
-        corners_px: (8, 2) box corners projected with the pose (NaN when not ok),
-            image pixels, lens distortion applied.
-        uv_px, conf: (K, 2), (K,) the final pass's network keypoints in image pixels.
-        presence: the final pass's presence score.
-        inliers: (K,) bool.
-        reproj_err_px: inlier RMS reprojection error in image pixels.
-        quality: see the module doc; 0 when not ok.
-        reason: why not ok.
-        passes: every pass, first to last (the last accepted one gave the pose).
-    """
-
-    ok: bool
-    T_cam_obj: np.ndarray
-    corners_px: np.ndarray
-    uv_px: np.ndarray
-    conf: np.ndarray
-    presence: float
-    inliers: np.ndarray
-    reproj_err_px: float
-    quality: float
-    reason: str = ""
-    passes: list[PassResult] = field(default_factory=list)
-
-    @property
-    def n_inliers(self) -> int:
-        return int(np.count_nonzero(self.inliers))
-
-
 # --- the estimator --------------------------------------------------------------------------------
 
 
@@ -190,20 +127,21 @@ class PoseEstimator:
         detector: object with the :mod:`xwing.infer.detector` interface.
         camera: the images' camera (size must match the images).
         config: :class:`PipelineConfig`.
-        corners_3d: (8, 3) box corners reported in every output (default: the seed's, or
-            the box of ``config.mesh`` when one is given).
+        object_model: the :class:`~xwing.model.object.ObjectModel` (default: the one of
+            ``config.mesh``, the procedural X-wing when that is empty).
+        corners_3d: (8, 3) box corners reported in every output (default: the object model's).
     """
 
     def __init__(self, detector, camera: Camera, config: PipelineConfig = PipelineConfig(),
-                 corners_3d: np.ndarray | None = None):
+                 corners_3d: np.ndarray | None = None, object_model: ObjectModel | None = None):
         self.detector = detector
         self.camera = camera
         self.config = config
         self.points_3d = np.asarray(detector.points_3d, dtype=np.float64).reshape(-1, 3)
         # A bad mesh file fails here, before any work.
-        mesh = model_mesh(config.mesh, config.fit_seed_box) if config.mesh else None
+        self.object_model = object_model or ObjectModel.load(config.mesh, config.fit_seed_box)
         if corners_3d is None:
-            corners_3d = SEED_BOX_CORNERS if mesh is None else mesh.box_corners()
+            corners_3d = self.object_model.box_corners
         self.corners_3d = np.asarray(corners_3d, dtype=np.float64).reshape(8, 3)
         # What a crop must contain: the box and the predicted points.
         self.extent_3d = np.vstack([self.corners_3d, self.points_3d])
@@ -312,8 +250,6 @@ class PoseEstimator:
         """With a prior from earlier frames: where the pose is more than ``TILT_CHECK_DEG``
         from it, the flat ship's other PnP minimum (:func:`xwing.geometry.pnp.planar_alternatives`)
         replaces it if that is nearer the prior and still fits the keypoints."""
-        from xwing.geometry.pnp import planar_alternatives, reprojection_errors
-
         if angle_between_deg(res.T_cam_obj, T_prior) <= TILT_CHECK_DEG:
             return res
         use = res.inliers & (res.conf >= self.config.min_conf)
@@ -332,22 +268,14 @@ class PoseEstimator:
 
     def _settle_roll(self, image: np.ndarray, res: PassResult, other: PassResult) -> PassResult:
         """Of the detector's labelling (``res``) and its roll-relabelling (``other``), the one
-        whose top-facing agrees with the side classifier; the detector's where the
-        classifier is unsure or only one of them is a pose."""
-        from xwing.model.symmetry import choose_roll
-
+        the side classifier picks (:func:`xwing.model.symmetry.pick_roll`); the detector's where
+        the classifier is unsure or only one of them is a pose."""
         if not (res.ok and other.ok):
             return other if other.ok and not res.ok else res
         p = self.side.p_top(image, res.T_cam_obj, self.camera.K, self.camera.dist)
         res.p_top = other.p_top = p
-        pick = choose_roll(p, res.T_cam_obj, other.T_cam_obj)
-        if pick is None and abs(p - 0.5) >= SIDE_MIN_MARGIN:
-            # Near edge-on, two noisy poses may show the camera the same side; the
-            # keypoints' own arrangement still does not (the relabelling mirrors it).
-            from xwing.model.symmetry import side_of
-
-            top = side_of(res.uv_px, self.points_3d, res.conf >= self.config.min_conf) < 0
-            pick = 0 if top == (p > 0.5) else 1
+        pick = pick_roll(p, res.T_cam_obj, other.T_cam_obj, res.uv_px, self.points_3d,
+                         res.conf >= self.config.min_conf, SIDE_MIN_MARGIN)
         return other if pick == 1 else res
 
     def _solve(self, stage, crop, uv, conf, presence, T_init) -> PassResult:
@@ -410,47 +338,15 @@ class PoseEstimator:
             passes.append(loc)
             if loc.ok:
                 current = loc
-        if refine in ("zoom", "full") and current.ok:
-            prev_crop = None
-            for i in range(self.config.zoom_max_passes):
-                crop = self.zoom_crop(current.T_cam_obj, self.zoom_size)
-                if prev_crop is not None and _same_crop(crop, prev_crop):
-                    break
-                cand = self.run_pass(image, crop, f"zoom{i + 1}", current.T_cam_obj, roll_prior=False)
-                passes.append(cand)
-                if not cand.ok:
-                    break
-                current, prev_crop = cand, crop
-        if refine == "full" and current.ok:
-            passes.append(self.align_pass(image, current))
+        if refine not in REFINE_MODES:
+            raise XwingError(f"refine must be one of {', '.join(REFINE_MODES)}, got '{refine}'")
+        for refiner in REFINE_MODES[refine].refiners:
+            if not current.ok:
+                break
+            done = refiner.refine(self, image, current)
+            passes += done
+            current = next((q for q in reversed(done) if q.ok), current)
         return self.finish(passes)
-
-    def align_pass(self, image: np.ndarray, current: PassResult, alternatives: bool = True) -> PassResult:
-        """Model-based alignment (stage "align") from ``current``'s pose and from the other
-        minimum of the flat ship's PnP (:func:`xwing.geometry.pnp.planar_alternatives`, refit on
-        ``current``'s inlier keypoints); the accepted alignment with the highest quality
-        wins. Not ok when the aligner rejects them all, so the caller keeps ``current``.
-        ``alternatives=False``: from ``current`` alone (the tracker, whose prediction
-        already chose between the two minima)."""
-        from xwing.infer.refine.align import align
-        from xwing.geometry.pnp import planar_alternatives
-
-        t0 = time.perf_counter()
-        vertices, faces = alignment_mesh(self.config.mesh, self.config.fit_seed_box)
-        use = current.inliers & (current.conf >= self.config.min_conf)
-        starts = [current.T_cam_obj]
-        if alternatives:
-            starts += planar_alternatives(current.T_cam_obj, current.uv_px[use], self.points_3d[use], self.camera.K,
-                                          self.camera.dist, current.conf[use])
-        results = [align(image, self.camera.K, vertices, faces, T, dist=self.camera.dist) for T in starts]
-        accepted = [r for r in results if r.ok]
-        best = max(accepted, key=lambda r: r.quality) if accepted else results[0]
-        reason = "" if best.ok else (f"alignment rejected (quality {best.quality:.2f}, "
-                                     f"edge score {best.edge_score:.2f}, shift {best.shift_px:.1f} px)")
-        return PassResult("align", current.crop, best.ok, best.T_cam_obj, current.uv_px, current.conf,
-                          current.presence, current.inliers, current.reproj_err_px, current.reproj_err_in_px,
-                          current.quality if best.ok else 0.0, reason, (time.perf_counter() - t0) * 1e3,
-                          current.p_top)
 
 
 DEFAULT_CROP_FILL = 0.5625
@@ -485,87 +381,3 @@ def _load_side(spec: str, detector):
         path = side_file_for(model)
         return SideClassifier.load(path) if path.is_file() else None
     return SideClassifier.load(Path(spec))
-
-
-def add_model_arguments(parser) -> None:
-    """``--mesh`` / ``--fit-seed-box`` (the model for alignment, box corners and ADD) and
-    ``--side`` (the top/bottom classifier), shared by predict, eval and track."""
-    parser.add_argument("--mesh", default="",
-                        help="the model's mesh (OBJ/PLY/GLB/STL/OFF; needs trimesh: pip install 'xwing[render]') "
-                             "for alignment, the reported box corners and ADD (default: the procedural X-wing)")
-    parser.add_argument("--fit-seed-box", action="store_true",
-                        help="scale --mesh onto the seed's box, as `xwing render --fit-seed-box` did")
-    parser.add_argument("--side", default="auto",
-                        help="top/bottom classifier that settles the roll: auto (MODEL.side.npz beside an ONNX "
-                             "model, if there), none, or a file from `xwing train-side`")
-
-
-@lru_cache(maxsize=4)
-def model_mesh(path: str = "", fit_seed_box: bool = False):
-    """The model's :class:`~xwing.model.mesh.Mesh`: the procedural X-wing for ``path=""``
-    (numpy only), else the file read with trimesh (``xwing[render]``); built once per process."""
-    from xwing.model.mesh import load_mesh, xwing_mesh
-
-    return load_mesh(path, fit_seed_box=fit_seed_box) if path else xwing_mesh()
-
-
-@lru_cache(maxsize=4)
-def alignment_mesh(path: str = "", fit_seed_box: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(vertices (V, 3) float64, faces (F, 3)) of :func:`model_mesh`, for the aligner (built
-    once: it runs on every aligned frame; the arrays are shared, never modified)."""
-    mesh = model_mesh(path, fit_seed_box)
-    return mesh.vertices.astype(np.float64), mesh.faces
-
-
-
-
-def _same_crop(a: CropMap, b: CropMap, tol_px: float = 1.0, tol_scale: float = 0.03) -> bool:
-    """Crops that differ by less than ``tol_px`` input pixels of shift and ``tol_scale`` of zoom."""
-    if abs(a.scale / b.scale - 1.0) > tol_scale:
-        return False
-    centre = np.array([[(a.width - 1) / 2.0, (a.height - 1) / 2.0]])
-    return float(np.abs(b.image_to_crop(a.crop_to_image(centre)) - centre).max()) < tol_px
-
-
-# --- loading a detector ------------------------------------------------------------------------
-
-
-def load_detector(model: str, providers: list[str] | None = None, threads: int | None = None):
-    """``--model`` -> a detector.
-
-    * ``oracle[:noise=1,outliers=0.05,seed=0,size=128]``: :class:`~xwing.infer.oracle.OracleDetector`
-      (needs truth: sequence/dataset directories);
-    * ``*.onnx``: :class:`xwing.infer.detector.OnnxDetector` (numpy, OpenCV, onnxruntime only),
-      with ``threads`` ONNX Runtime intra-op threads (None: its default, one per core);
-    * a training checkpoint: only where torch is importable, exported to a temporary
-      ONNX file by ``xwing.learn.export`` (torch is never imported for ONNX models).
-    """
-    from pathlib import Path
-
-    if model == "oracle" or model.startswith("oracle:"):
-        from xwing.infer.oracle import OracleDetector
-
-        return OracleDetector.from_spec(model, threads=threads)
-    path = Path(model)
-    if not path.is_file():
-        raise XwingError("model file not found (train one with `xwing train` and `xwing export`, "
-                         "or pass --model FILE)", path)
-    if path.suffix.lower() == ".onnx":
-        from xwing.infer.detector import OnnxDetector
-
-        return OnnxDetector(str(path), providers=providers, threads=threads)
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise XwingError("this is not an .onnx file; a checkpoint needs torch (pip install 'xwing[train]'), "
-                         "or export it first with `xwing export`", path) from None
-    # A training checkpoint: export it to a temporary ONNX file with the network's own
-    # exporter, then use it exactly like a shipped model.
-    import tempfile
-
-    from xwing.learn.export import checkpoint_to_onnx
-
-    tmp = checkpoint_to_onnx(path, Path(tempfile.mkdtemp(prefix="xwing-ckpt-")) / f"{path.stem}.onnx")
-    from xwing.infer.detector import OnnxDetector
-
-    return OnnxDetector(str(tmp), providers=providers, threads=threads)

@@ -82,6 +82,22 @@ def choose_roll(p_top: float, T_a: np.ndarray, T_b: np.ndarray, min_margin: floa
     return 0 if a == top else 1
 
 
+def pick_roll(p_top: float, T_a: np.ndarray, T_b: np.ndarray, uv_a: np.ndarray, points_3d: np.ndarray,
+              valid: np.ndarray | None = None, min_margin: float = 0.15) -> int:
+    """Of two roll hypotheses, ``T_a`` (from keypoints ``uv_a`` (K, 2) of ``points_3d`` (K, 3)) and
+    ``T_b`` (its relabelling), the one a top/bottom probability ``p_top`` picks: 0 or 1; 0 where
+    the evidence is weaker than ``min_margin``.
+
+    Near edge-on two noisy poses may show the camera the same side (:func:`choose_roll`
+    cannot tell); the keypoints' own arrangement still does (:func:`side_of`, which the
+    relabelling mirrors)."""
+    pick = choose_roll(p_top, T_a, T_b, min_margin)
+    if pick is None and abs(p_top - 0.5) >= min_margin:
+        top = side_of(uv_a, points_3d, valid) < 0
+        pick = 0 if top == (p_top > 0.5) else 1
+    return 0 if pick is None else pick
+
+
 def side_of(uv: np.ndarray, points_3d: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """Which side of the model's x-y plane faces the camera, from 2D keypoints alone.
 

@@ -21,18 +21,8 @@ predicted pose), ``predicted`` (the measurement jumped; the motion model's pose)
 ``detected`` (found by a full-frame search), ``lost`` (no pose; never an exception). ``per_frame=True`` turns all of it off: every frame
 is estimated on its own.
 
-Filters (``TrackerConfig.filter``), on rotation and translation apart, with a
-One-Euro style adaptive gain ``alpha = 1 / (1 + 1 / (2 pi f_c dt))``:
-
-* ``alphabeta`` (default): constant-velocity alpha-beta filter in the body
-  frame (the steady-state Kalman filter of that model): no lag on steady
-  motion; ``f_c = min_cutoff_hz / smooth / noise + beta * |innovation| / dt``, so a
-  real manoeuvre raises the gain at once, and a precise measurement (``noise``:
-  its estimated angular noise over ``noise_ref``) is smoothed less;
-* ``oneeuro`` (Casiez et al., CHI 2012): adaptive low-pass,
-  ``f_c = min_cutoff_hz / smooth + beta * speed``; lags on fast steady motion.
-
-``smooth`` scales the strength (0: off).
+Filters (``TrackerConfig.filter``, :mod:`xwing.track.filters`): ``alphabeta`` (default) or
+``oneeuro``; ``smooth`` scales their strength (0: off).
 """
 
 from __future__ import annotations
@@ -45,9 +35,13 @@ import numpy as np
 from xwing.errors import XwingError
 from xwing.config import SavedConfig
 from xwing.model.symmetry import T_ROLL180
-from xwing.infer.estimator import PassResult, PoseEstimate, PoseEstimator
-from xwing.geometry.pose import invert_T, make_T, rotation_angle_deg, rotvec_to_R, R_to_rotvec
+from xwing.geometry.pose import invert_T, rotation_angle_deg
 from xwing.geometry.projection import project_points
+from xwing.infer.estimator import PoseEstimator
+from xwing.infer.refine import REFINE_MODES
+from xwing.infer.result import PassResult, PoseEstimate
+from xwing.model.symmetry import top_faces_camera
+from xwing.track.filters import FILTERS
 
 STATUSES = ("tracked", "predicted", "detected", "lost")
 
@@ -101,103 +95,12 @@ class TrackerConfig(SavedConfig):
     coast_frames: int = 2
 
     def __post_init__(self):
-        if self.filter not in ("alphabeta", "oneeuro"):
-            raise XwingError(f"filter must be alphabeta or oneeuro, got '{self.filter}'")
+        if self.filter not in FILTERS:
+            raise XwingError(f"filter must be one of {', '.join(FILTERS)}, got '{self.filter}'")
         if self.track_size < 32 or self.track_size % 32:
             raise XwingError(f"track size must be a multiple of 32 (>= 32), got {self.track_size}")
         if self.smooth < 0:
             raise XwingError(f"smoothing strength must be >= 0, got {self.smooth}")
-
-
-def _alpha(cutoff_hz: float, dt: float) -> float:
-    tau = 1.0 / (2.0 * math.pi * cutoff_hz)
-    return 1.0 / (1.0 + tau / dt)
-
-
-class PoseOneEuro:
-    """One-Euro filter of poses (4, 4): rotation on SO(3) (geodesic steps), translation in R^3."""
-
-    def __init__(self, min_cutoff_hz: float, beta_rot: float, beta_trans: float, d_cutoff_hz: float):
-        self.min_cutoff_hz, self.beta_rot, self.beta_trans, self.d_cutoff_hz = (
-            min_cutoff_hz, beta_rot, beta_trans, d_cutoff_hz)
-        self.T: np.ndarray | None = None
-        self.speed_rot = 0.0
-        self.speed_trans = 0.0
-
-    def reset(self, T: np.ndarray | None = None) -> None:
-        self.T = None if T is None else T.copy()
-        self.speed_rot = self.speed_trans = 0.0
-
-    def __call__(self, T_meas: np.ndarray, dt: float) -> np.ndarray:
-        if self.T is None:
-            self.reset(T_meas)
-            return self.T.copy()
-        R, t = self.T[:3, :3], self.T[:3, 3]
-        w = R_to_rotvec(R.T @ T_meas[:3, :3])  # (3,) body-frame rotation to the measurement
-        dtr = T_meas[:3, 3] - t  # (3,)
-        ad = _alpha(self.d_cutoff_hz, dt)
-        dist = max(float(np.linalg.norm(t)), 1e-6)
-        self.speed_rot += ad * (float(np.linalg.norm(w)) / dt - self.speed_rot)
-        self.speed_trans += ad * (float(np.linalg.norm(dtr)) / dist / dt - self.speed_trans)
-        a_rot = _alpha(self.min_cutoff_hz + self.beta_rot * self.speed_rot, dt)
-        a_trans = _alpha(self.min_cutoff_hz + self.beta_trans * self.speed_trans, dt)
-        self.T = make_T(R @ rotvec_to_R(a_rot * w), t + a_trans * dtr)
-        return self.T.copy()
-
-
-class PoseAlphaBeta:
-    """Constant-velocity alpha-beta filter of poses (4, 4), the steady-state Kalman filter
-    of that motion model, with a One-Euro style adaptive gain.
-
-    All in the ship's body frame (constant body velocity = the tracker's motion
-    model): predict ``T_p = T @ D`` with the per-frame increment ``D = (exp(w), v)``;
-    innovation ``E = T_p^-1 T_meas`` with ``e_w = log(R_E)``, ``e_t = t_E``; gain
-    ``alpha = alpha(f_c)``, ``f_c = min_cutoff_hz + beta * |innovation| / dt`` (a real
-    manoeuvre is followed at once), ``beta_v = alpha^2 / (2 - alpha)`` (Kalata's
-    pairing); then ``T = T_p @ (exp(alpha e_w), alpha e_t)``, ``w += beta_v e_w``,
-    ``v += beta_v e_t``. Unlike a plain low-pass filter it has no lag on constant motion.
-    """
-
-    def __init__(self, min_cutoff_hz: float, beta_rot: float, beta_trans: float, d_cutoff_hz: float = 1.0):
-        self.min_cutoff_hz, self.beta_rot, self.beta_trans = min_cutoff_hz, beta_rot, beta_trans
-        self.reset()
-
-    def reset(self, T: np.ndarray | None = None) -> None:
-        self.T = None if T is None else T.copy()
-        self.w = np.zeros(3)  # body-frame rotation per frame
-        self.v = np.zeros(3)  # body-frame translation per frame
-        self.n = 0
-
-    def predict(self) -> np.ndarray | None:
-        """The filter's own prediction (4, 4) of the next pose (None before two measurements)."""
-        if self.T is None or self.n == 0:
-            return None
-        return self.T @ make_T(rotvec_to_R(self.w), self.v)
-
-    def __call__(self, T_meas: np.ndarray, dt: float, noise_scale: float = 1.0) -> np.ndarray:
-        """Filter one measurement (4, 4) taken ``dt`` s after the last; ``noise_scale``:
-        its noise relative to the reference (the minimum cut-off is divided by it)."""
-        if self.T is None:
-            self.reset(T_meas)
-            return self.T.copy()
-        if self.n == 0:  # the second measurement initialises the velocity
-            D = invert_T(self.T) @ T_meas
-            self.w, self.v = R_to_rotvec(D[:3, :3]), D[:3, 3].copy()
-            self.T, self.n = T_meas.copy(), 1
-            return self.T.copy()
-        T_p = self.T @ make_T(rotvec_to_R(self.w), self.v)
-        E = invert_T(T_p) @ T_meas
-        e_w, e_t = R_to_rotvec(E[:3, :3]), E[:3, 3]
-        dist = max(float(np.linalg.norm(T_p[:3, 3])), 1e-6)
-        fc = self.min_cutoff_hz / noise_scale
-        a_r = _alpha(fc + self.beta_rot * float(np.linalg.norm(e_w)) / dt, dt)
-        a_t = _alpha(fc + self.beta_trans * float(np.linalg.norm(e_t)) / dist / dt, dt)
-        b_r, b_t = a_r * a_r / (2.0 - a_r), a_t * a_t / (2.0 - a_t)
-        self.T = T_p @ make_T(rotvec_to_R(a_r * e_w), a_t * e_t)
-        self.w = self.w + b_r * e_w
-        self.v = self.v + b_t * e_t
-        self.n += 1
-        return self.T.copy()
 
 
 @dataclass
@@ -247,8 +150,7 @@ class Tracker:
         self.estimator = estimator
         self.config = config
         self.dt = 1.0 / float(fps)
-        kind = PoseAlphaBeta if config.filter == "alphabeta" else PoseOneEuro
-        self.filter = kind(config.min_cutoff_hz / config.smooth if config.smooth > 0 else math.inf,
+        self.filter = FILTERS[config.filter](config.min_cutoff_hz / config.smooth if config.smooth > 0 else math.inf,
                            config.beta_rot, config.beta_trans, config.d_cutoff_hz)
         self._corner_ids = self._match_corners(estimator)
         self.reset()
@@ -276,9 +178,8 @@ class Tracker:
         velocity from the last two measurements."""
         if self.T_last is None:
             return None
-        own = getattr(self.filter, "predict", None)
-        if own is not None and not self.config.per_frame and self.config.smooth > 0:
-            T = own()
+        if not self.config.per_frame and self.config.smooth > 0:
+            T = self.filter.predict()
             if T is not None:
                 return T
         if self.T_before is None:
@@ -335,20 +236,20 @@ class Tracker:
         self.T_before, self.T_last = self.T_last, T_meas
         if cfg.per_frame or cfg.smooth == 0:
             T_out = T_meas.copy()
-        elif isinstance(self.filter, PoseAlphaBeta) and cfg.noise_ref > 0:
-            # How noisy is this measurement? Reprojection RMS over the ship's size in the
-            # image approximates its angular noise (rad): precise ones are smoothed less.
-            ext = project_points(est.extent_3d, T_meas, est.camera.K)
-            size_px = float(np.max(ext.max(axis=0) - ext.min(axis=0)))
-            sigma = max(meas.reproj_err_px, 1e-3) / max(size_px, 1.0)
-            T_out = self.filter(T_meas, self.dt, float(np.clip(sigma / cfg.noise_ref, 0.1, 10.0)))
+        else:
+            noise_scale = 1.0
+            if cfg.noise_ref > 0:
+                # How noisy is this measurement? Reprojection RMS over the ship's size in the
+                # image approximates its angular noise (rad): precise ones are smoothed less.
+                ext = project_points(est.extent_3d, T_meas, est.camera.K)
+                size_px = float(np.max(ext.max(axis=0) - ext.min(axis=0)))
+                sigma = max(meas.reproj_err_px, 1e-3) / max(size_px, 1.0)
+                noise_scale = float(np.clip(sigma / cfg.noise_ref, 0.1, 10.0))
+            T_out = self.filter.update(T_meas, self.dt, noise_scale)
             if meas.stage == "align":
-                # An aligned pose is already better than any blend with the motion model
-                # (demo flight: rotation median 0.75 deg unsmoothed vs 0.9-1.07 smoothed);
+                # An aligned pose is already better than any blend with the motion model;
                 # the filter still learns from it for the next prediction.
                 T_out = T_meas.copy()
-        else:
-            T_out = self.filter(T_meas, self.dt)
         cam = est.camera
         corners = project_points(est.corners_3d, T_out, cam.K, cam.dist)
         if self._corner_ids is not None:
@@ -359,22 +260,22 @@ class Tracker:
                            meas.quality, passes, meas.uv_px, rolled)
 
     def _aligned(self, frame: np.ndarray, meas: PassResult, passes: list[PassResult]) -> PassResult:
-        """Accuracy mode (``refine="full"``): ``meas`` aligned with the image (the pass is
-        added to ``passes``); ``meas`` itself when alignment is off or rejects it.
-        Detections are aligned inside :meth:`PoseEstimator.estimate` already."""
-        if self.estimator.config.refine != "full":
-            return meas
-        aligned = self.estimator.align_pass(frame, meas, alternatives=False)
-        passes.append(aligned)
-        return aligned if aligned.ok else meas
+        """``meas`` refined by the refiners of the estimator's mode that run in tracking (in
+        ``full``, the alignment; the passes are added to ``passes``); ``meas`` itself where
+        none runs or all reject it. Detections are refined inside
+        :meth:`PoseEstimator.estimate` already."""
+        est = self.estimator
+        for refiner in REFINE_MODES[est.config.refine].refiners:
+            if refiner.in_tracking:
+                done = refiner.refine(est, frame, meas, tracking=True)
+                passes.extend(done)
+                meas = next((q for q in reversed(done) if q.ok), meas)
+        return meas
 
     def _predicted(self, T_pred: np.ndarray, p: PassResult, index: int, time_s: float,
                    passes: list[PassResult]) -> FrameResult:
         """A "predicted" frame: the prediction is the answer; the filter moves on with it."""
-        if isinstance(self.filter, PoseAlphaBeta) and self.filter.T is not None:
-            self.filter.T = T_pred.copy()
-        elif self.filter.T is not None:
-            self.filter.reset(T_pred)
+        self.filter.coast(T_pred)
         self.T_before, self.T_last = self.T_last, T_pred
         cam = self.estimator.camera
         corners = project_points(self.estimator.corners_3d, T_pred, cam.K, cam.dist)
@@ -386,8 +287,6 @@ class Tracker:
         cfg, side = self.config, self.estimator.side
         if side is None or cfg.roll_vote <= 0 or cfg.per_frame:
             return False
-        from xwing.model.symmetry import top_faces_camera
-
         cam = self.estimator.camera
         p = min(max(side.p_top(frame, T_meas, cam.K, cam.dist), 1e-6), 1 - 1e-6)
         llr = float(np.clip(math.log(p / (1.0 - p)), -3.0, 3.0))

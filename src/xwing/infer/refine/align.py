@@ -439,3 +439,44 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
     ok = bool(quality >= config.min_quality and shift <= config.max_shift_px
               and quality >= quality_init - 0.05 and edge >= config.min_edge_score)
     return AlignResult(T if ok else T_init.copy(), ok, quality, quality_init, edge, shift, steps, history)
+
+
+# --- the refiner ------------------------------------------------------------------------------
+
+
+class AlignRefiner:
+    """Model-based alignment (stage ``align``) of the object model's silhouette with the image.
+
+    From the current pose and, for single images, from the flat ship's other PnP
+    minimum (:func:`xwing.geometry.pnp.planar_alternatives`, refit on the current
+    inlier keypoints); the accepted alignment with the highest quality wins. Not ok
+    when the aligner rejects them all, so the caller keeps the pose it had. In
+    tracking, from the measurement alone (the prediction already chose between the
+    two minima).
+    """
+
+    stage = "align"
+    in_tracking = True
+
+    def refine(self, estimator, image: np.ndarray, current, tracking: bool = False) -> list:
+        import time
+
+        from xwing.geometry.pnp import planar_alternatives
+        from xwing.infer.result import PassResult
+
+        t0 = time.perf_counter()
+        obj, cam = estimator.object_model, estimator.camera
+        use = current.inliers & (current.conf >= estimator.config.min_conf)
+        starts = [current.T_cam_obj]
+        if not tracking:
+            starts += planar_alternatives(current.T_cam_obj, current.uv_px[use], estimator.points_3d[use], cam.K,
+                                          cam.dist, current.conf[use])
+        results = [align(image, cam.K, obj.vertices, obj.faces, T, dist=cam.dist) for T in starts]
+        accepted = [r for r in results if r.ok]
+        best = max(accepted, key=lambda r: r.quality) if accepted else results[0]
+        reason = "" if best.ok else (f"alignment rejected (quality {best.quality:.2f}, "
+                                     f"edge score {best.edge_score:.2f}, shift {best.shift_px:.1f} px)")
+        return [PassResult("align", current.crop, best.ok, best.T_cam_obj, current.uv_px, current.conf,
+                           current.presence, current.inliers, current.reproj_err_px, current.reproj_err_in_px,
+                           current.quality if best.ok else 0.0, reason, (time.perf_counter() - t0) * 1e3,
+                           current.p_top)]
