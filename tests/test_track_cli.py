@@ -10,7 +10,8 @@ from xwing.geometry.camera import T_cam_obj_from_model_matrix, seed_camera
 from xwing.cli import main
 from xwing.io.dataset import load_matrix, save_camera_info, write_image, write_sample
 from xwing.eval.evaluate import METRIC_KEYS
-from xwing.infer.oracle import OracleDetector, synthetic_flight, write_oracle_sequence
+from _flights import synthetic_flight, write_oracle_sequence
+from xwing.infer.oracle import OracleDetector
 from xwing.io.video import gif_delays_ms, open_source
 
 SIZE = 128

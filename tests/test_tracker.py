@@ -7,7 +7,8 @@ from xwing.geometry.camera import seed_camera
 from xwing.errors import XwingError
 from xwing.eval.evaluate import jitter_deg
 from xwing.geometry.metrics import rotation_error_deg
-from xwing.infer.oracle import OracleDetector, synthetic_flight
+from _flights import synthetic_flight
+from xwing.infer.oracle import OracleDetector
 from xwing.infer.estimator import PipelineConfig, PoseEstimator
 from xwing.geometry.pose import make_T, rotvec_to_R, se3_exp
 from xwing.track.filters import PoseAlphaBeta, PoseOneEuro

@@ -8,6 +8,7 @@ and take their defaults from :mod:`xwing.defaults`.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import tempfile
 from pathlib import Path
 
@@ -79,11 +80,9 @@ def load_model(model: str, providers: list[str] | None = None, threads: int | No
     inference command into the training code (and torch), taken only for such a file."""
     path = Path(model)
     if path.is_file() and path.suffix.lower() != ".onnx" and not model.startswith("oracle"):
-        try:
-            import torch  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("torch") is None:
             raise XwingError("a checkpoint needs torch (pip install 'xwing[train]'), or export it first with "
-                             "`xwing export`", path) from None
+                             "`xwing export`", path)
         from xwing.learn.export import checkpoint_to_onnx
 
         model = str(checkpoint_to_onnx(path, Path(tempfile.mkdtemp(prefix="xwing-ckpt-")) / f"{path.stem}.onnx"))

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from xwing.geometry.pose import make_T, rotation_angle_deg, rotvec_to_R, se3_exp, transform_points
+from xwing.geometry.projection import projection_jacobian
 
 
 @dataclass
@@ -76,7 +77,6 @@ def refine_lm(T_cam_obj: np.ndarray, pts_3d: np.ndarray, pts_2d: np.ndarray, K: 
     w = np.ones(len(pts_3d)) if weights is None else np.asarray(weights, dtype=np.float64)
     sw = np.sqrt(w)[:, None]
     T = T_cam_obj.copy()
-    fx, fy = K[0, 0], K[1, 1]
 
     def cost_of(T_):
         X_ = transform_points(T_, pts_3d)
@@ -90,18 +90,7 @@ def refine_lm(T_cam_obj: np.ndarray, pts_3d: np.ndarray, pts_2d: np.ndarray, K: 
         return T
     lam = 1e-3
     for _ in range(iterations):
-        x, y, z = X[:, 0], X[:, 1], X[:, 2]
-        J = np.zeros((len(X), 2, 6))
-        # d(pixel)/d(camera point) (N, 2, 3) times d(point)/d(xi) = [I | -[X]x]
-        du = np.stack([fx / z, K[0, 1] / z, -(fx * x + K[0, 1] * y) / z**2], axis=1)
-        dv = np.stack([np.zeros_like(z), fy / z, -fy * y / z**2], axis=1)
-        dP = np.zeros((len(X), 3, 6))  # d(point)/d(xi) = [I | -[X]x]
-        dP[:, 0, 0] = dP[:, 1, 1] = dP[:, 2, 2] = 1.0
-        dP[:, 0, 4], dP[:, 0, 5] = z, -y
-        dP[:, 1, 3], dP[:, 1, 5] = -z, x
-        dP[:, 2, 3], dP[:, 2, 4] = y, -x
-        J[:, 0] = np.einsum("nk,nkj->nj", du, dP)
-        J[:, 1] = np.einsum("nk,nkj->nj", dv, dP)
+        J = projection_jacobian(X, K)  # (N, 2, 6)
         J = (J * sw[:, :, None]).reshape(-1, 6)  # (2N, 6)
         H, g = J.T @ J, J.T @ r
         improved, old_cost = False, cost
@@ -146,7 +135,6 @@ def refine_irls(T_cam_obj: np.ndarray, pts_3d: np.ndarray, uv: np.ndarray, K: np
     R, t = T_cam_obj[:3, :3].copy(), T_cam_obj[:3, 3].copy()
     inv_c2 = 1.0 / float(scale_px) ** 2
     n = len(pts_3d)
-    J = np.zeros((2, n, 6))  # (u/v, point, [v | w]) Jacobian of the pixel w.r.t. the twist
     for _ in range(iterations):
         X = pts_3d @ R.T + t  # (N, 3) camera frame
         x, y, z = X[:, 0], X[:, 1], X[:, 2]
@@ -157,13 +145,7 @@ def refine_irls(T_cam_obj: np.ndarray, pts_3d: np.ndarray, uv: np.ndarray, K: np
         ru = fx * xn + s * yn + cx - uv[:, 0]
         rv = fy * yn + cy - uv[:, 1]
         w = weights / (1.0 + (ru * ru + rv * rv) * inv_c2)  # (N,) IRLS weights of the Cauchy loss
-        # du/dX = (a, b, c); d/dw = X x (a, b, c) because dX/dw = -[X]x.
-        a, b, c = fx * iz, s * iz, -(fx * xn + s * yn) * iz
-        J[0, :, 0], J[0, :, 1], J[0, :, 2] = a, b, c
-        J[0, :, 3], J[0, :, 4], J[0, :, 5] = y * c - z * b, z * a - x * c, x * b - y * a
-        b, c = fy * iz, -fy * yn * iz  # dv/dX = (0, b, c)
-        J[1, :, 0], J[1, :, 1], J[1, :, 2] = 0.0, b, c
-        J[1, :, 3], J[1, :, 4], J[1, :, 5] = y * c - z * b, -x * c, x * b
+        J = projection_jacobian(X, K).transpose(1, 0, 2)  # (u/v, point, [v | w])
         Jf = J.reshape(2 * n, 6)
         Jw = Jf * np.concatenate([w, w])[:, None]
         H = Jw.T @ Jf

@@ -34,6 +34,28 @@ def project_points(pts_obj: np.ndarray, T_cam_obj: np.ndarray, K: np.ndarray,
     return xn @ K[:2, :2].T + K[:2, 2]
 
 
+def projection_jacobian(X_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """d(pixel)/d(xi) (N, 2, 6) of camera-frame points ``X_cam`` (N, 3) (pinhole ``K``, no distortion).
+
+    Convention: a left perturbation of the pose, ``T <- exp(xi) T`` with the twist
+    ``xi = (v, w)`` (translation first, :func:`xwing.geometry.pose.se3_exp`), so a
+    point moves by ``dX = v + w x X`` and ``d(pixel)/d(w) = X x d(pixel)/d(X)``.
+    PnP (:mod:`xwing.geometry.pnp`) and the silhouette aligner share this one definition.
+    """
+    X = np.asarray(X_cam, np.float64).reshape(-1, 3)
+    x, y, z = X[:, 0], X[:, 1], X[:, 2]
+    fx, s, fy = K[0, 0], K[0, 1], K[1, 1]
+    iz = 1.0 / z
+    J = np.empty((len(X), 2, 6))
+    a, b, c = fx * iz, s * iz, -(fx * x + s * y) * iz * iz  # du/dX
+    J[:, 0, 0], J[:, 0, 1], J[:, 0, 2] = a, b, c
+    J[:, 0, 3], J[:, 0, 4], J[:, 0, 5] = y * c - z * b, z * a - x * c, x * b - y * a
+    b, c = fy * iz, -fy * y * iz * iz  # dv/dX = (0, b, c)
+    J[:, 1, 0], J[:, 1, 1], J[:, 1, 2] = 0.0, b, c
+    J[:, 1, 3], J[:, 1, 4], J[:, 1, 5] = y * c - z * b, -x * c, x * b
+    return J
+
+
 def depths(pts_obj: np.ndarray, T_cam_obj: np.ndarray) -> np.ndarray:
     """Camera-frame depth z (N,) of model points (N, 3)."""
     return transform_points(T_cam_obj, pts_obj)[:, 2]

@@ -77,8 +77,8 @@ import numpy as np
 
 from xwing.config import SavedConfig
 from xwing.geometry.crop import CropMap, crop_for_points
-from xwing.geometry.pose import se3_exp
-from xwing.geometry.projection import project_points
+from xwing.geometry.pose import se3_exp, transform_points
+from xwing.geometry.projection import project_points, projection_jacobian
 from xwing.infer.refine.raster import rasterize
 
 
@@ -237,37 +237,18 @@ def _pixel_jacobian(M: np.ndarray, depth: np.ndarray, K: np.ndarray) -> np.ndarr
     ys, xs, z, gxs, gys = ys[good], xs[good], z[good], gxs[good], gys[good]
     x = (xs - K[0, 2]) / K[0, 0] * z
     y = (ys - K[1, 2]) / K[1, 1] * z
-    fx, fy = K[0, 0], K[1, 1]
-    # image motion d(u, v)/d(xi) of the surface point, times the coverage gradient
-    a, b = gxs * fx / z, gys * fy / z  # d(M)/d(X), d(M)/d(Y) (negated below)
-    c = -(gxs * fx * x + gys * fy * y) / z**2  # d(M)/d(Z)
-    # d(X, Y, Z)/d(xi) = [I | -[X]x]: columns v1 v2 v3 w1 w2 w3
-    J[0, ys, xs] = -a
-    J[1, ys, xs] = -b
-    J[2, ys, xs] = -c
-    J[3, ys, xs] = -(-b * z + c * y)
-    J[4, ys, xs] = -(a * z - c * x)
-    J[5, ys, xs] = -(-a * y + b * x)
+    # Image motion d(u, v)/d(xi) of the surface point seen there, times the coverage gradient
+    # (negated: the silhouette moves with the point, so the coverage at a fixed pixel
+    # changes against its motion).
+    Juv = projection_jacobian(np.stack([x, y, z], axis=1), K)  # (N, 2, 6)
+    J[:, ys, xs] = -(gxs[:, None] * Juv[:, 0] + gys[:, None] * Juv[:, 1]).T
     return J
 
 
 def _corner_motion(T: np.ndarray, T_ref: np.ndarray, corners: np.ndarray, K: np.ndarray):
     """Box corners' pixel offsets from their projection at ``T_ref`` (16,) and
     their Jacobian (16, 6) with respect to a left perturbation of ``T``."""
-    from xwing.geometry.pose import transform_points
-
-    X = transform_points(T, corners)  # (8, 3)
-    x, y, z = X[:, 0], X[:, 1], X[:, 2]
-    fx, fy = K[0, 0], K[1, 1]
-    zero = np.zeros_like(z)
-    du = np.stack([fx / z, zero, -fx * x / z**2], axis=1)  # (8, 3)
-    dv = np.stack([zero, fy / z, -fy * y / z**2], axis=1)
-    dX = np.zeros((len(X), 3, 6))
-    dX[:, 0, 0] = dX[:, 1, 1] = dX[:, 2, 2] = 1.0
-    dX[:, 0, 4], dX[:, 0, 5] = z, -y
-    dX[:, 1, 3], dX[:, 1, 5] = -z, x
-    dX[:, 2, 3], dX[:, 2, 4] = y, -x
-    J = np.stack([np.einsum("nk,nkj->nj", du, dX), np.einsum("nk,nkj->nj", dv, dX)], axis=1)  # (8, 2, 6)
+    J = projection_jacobian(transform_points(T, corners), K)  # (8, 2, 6)
     d = project_points(corners, T, K) - project_points(corners, T_ref, K)  # (8, 2)
     return J.reshape(-1, 6), d.reshape(-1)
 
