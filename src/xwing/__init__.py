@@ -12,8 +12,8 @@ dependencies when used.
 
 __version__ = "0.1.0"
 
-from xwing.geometry.camera import (Camera, K_from_gl_projection, T_cam_obj_from_model_matrix, gl_projection_from_K,
-                     load_camera, load_camera_info, model_matrix_from_T_cam_obj, seed_camera)
+from xwing.geometry.camera import (Camera, K_from_gl_projection, T_cam_obj_from_model_matrix, gl_projection_from_K, model_matrix_from_T_cam_obj, seed_camera)
+from xwing.io.calibration import load_camera, load_camera_info
 from xwing.io.dataset import SeedDataset, load_matrix, save_camera_info, save_matrix, write_sample
 from xwing.errors import XwingError
 from xwing.model.symmetry import MIRROR_PAIRS

@@ -74,7 +74,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _camera(args):
-    from xwing.geometry.camera import load_camera, seed_camera
+    from xwing.io.calibration import load_camera
+    from xwing.geometry.camera import seed_camera
 
     if args.camera is None:
         size = args.size or 256

@@ -30,7 +30,8 @@ from typing import Iterator
 
 import numpy as np
 
-from xwing.geometry.camera import Camera, T_cam_obj_from_model_matrix, load_camera_info
+from xwing.geometry.camera import Camera, T_cam_obj_from_model_matrix
+from xwing.io.calibration import load_camera_info
 from xwing.errors import XwingError
 from xwing.io.atomic import AtomicFile
 
