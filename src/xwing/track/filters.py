@@ -27,13 +27,14 @@ One-Euro style adaptive gain ``alpha = 1 / (1 + 1 / (2 pi f_c dt))``:
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from xwing.geometry.pose import R_to_rotvec, invert_T, make_T, rotvec_to_R
 
 
+@runtime_checkable
 class PoseFilter(Protocol):
     T: np.ndarray | None
 

@@ -16,7 +16,7 @@ class in a new module of this package and register it with one line in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from xwing.infer.refine.zoom import ZoomRefiner
 from xwing.infer.result import PassResult
 
 
+@runtime_checkable
 class Refiner(Protocol):
     stage: str
     in_tracking: bool

@@ -1,0 +1,46 @@
+"""xwing.infer.refine: refiners behind one interface; a mode is a registered list of them."""
+
+import numpy as np
+
+from xwing.geometry.camera import seed_camera
+from xwing.geometry.pose import make_T, rotvec_to_R
+from xwing.infer import refine
+from xwing.infer.estimator import PipelineConfig, PoseEstimator
+from xwing.infer.oracle import OracleDetector
+from xwing.infer.refine import REFINE_MODES, RefineMode, Refiner, ZoomRefiner, stage_order
+from xwing.infer.result import PassResult
+
+
+class ShiftRefiner:
+    """A toy refiner: moves the pose 1 cm along x and accepts it."""
+
+    stage = "shift"
+    in_tracking = True
+
+    def refine(self, estimator, image, current: PassResult, tracking: bool = False) -> list[PassResult]:
+        T = current.T_cam_obj.copy()
+        T[0, 3] += 0.01
+        from dataclasses import replace
+
+        return [replace(current, stage="shift", T_cam_obj=T)]
+
+
+def test_modes_name_lists_of_refiners():
+    assert set(REFINE_MODES) >= {"none", "zoom", "full"}
+    assert REFINE_MODES["none"].refiners == ()
+    assert [r.stage for r in REFINE_MODES["full"].refiners] == ["zoom", "align"]
+    assert stage_order()[:2] == ("first", "locate") and "align" in stage_order()
+    assert all(isinstance(r, Refiner) for m in REFINE_MODES.values() for r in m.refiners)
+
+
+def test_a_new_refiner_is_one_class_and_one_registered_line(monkeypatch):
+    monkeypatch.setitem(refine.REFINE_MODES, "shift", RefineMode((ZoomRefiner(), ShiftRefiner()), "zoom, then shift"))
+    cam = seed_camera()
+    det = OracleDetector(input_size=128)
+    T = make_T(rotvec_to_R([0.3, 0.2, 0.1]), [0.0, 0.0, 2.0])
+    det.set_truth(T, cam)
+    est = PoseEstimator(det, cam, PipelineConfig(refine="shift"))
+    e = est.estimate(np.zeros((256, 256, 3), np.uint8))
+    assert e.ok and e.passes[-1].stage == "shift"
+    assert abs(e.T_cam_obj[0, 3] - (T[0, 3] + 0.01)) < 1e-6
+    assert "shift" in stage_order()
