@@ -42,6 +42,8 @@ demo: $(VENV)/.core
 	$(BIN)/xwing demo
 
 test: $(VENV)/.dev egl
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/lint-imports --no-cache
 	@$(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: no tests were collected"; exit 1; fi; exit $$rc
 

@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 
 from _gl import require_gl
-from xwing.eval.bench import ALIGN_STARTS_PX, perturb_to_error, spread
-from xwing.geometry.camera import seed_camera
 from xwing.cli import main
-from xwing.eval.evaluate import METRIC_KEYS
-from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.eval.bench.config import ALIGN_STARTS_PX
+from xwing.eval.summary import METRIC_KEYS
+from xwing.geometry.camera import seed_camera
+from xwing.geometry.perturb import perturb_to_error
 from xwing.geometry.pose import make_T, random_rotation
 from xwing.geometry.projection import project_points
+from xwing.infer.latency import spread
+from xwing.model.keypoints import SEED_BOX_CORNERS
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +24,9 @@ def tiny_onnx(tmp_path_factory):
     pytest.importorskip("onnx")
     from xwing.learn.export import export_onnx
     from xwing.learn.net import build_net
-    from xwing.learn.train import TrainConfig, make_parts, save_weights
+    from xwing.learn.checkpoint import save_weights
+    from xwing.learn.config import TrainConfig
+    from xwing.learn.train import make_parts
 
     d = tmp_path_factory.mktemp("bench_model")
     cfg = TrainConfig(backbone="mobilenetv3_small_050", channels=16, input_size=64, margin=4)

@@ -24,7 +24,7 @@ def test_projection_matches_seed_figures_minus_half_pixel(seed_reference):
     M = np.array(json.loads((seed_reference / "0_mat.json").read_text()))
     uv = project_points(SEED_BOX_CORNERS, T_cam_obj_from_model_matrix(M, cam.view_matrix), cam.K)
     low = SEED_BOX_CORNERS[:, 2] < 0
-    # FACTS.md: u 90.4..165.6, v 88.7..171.9 at z = -0.032 in the seed's edge convention
+    # docs/seed-facts.md: u 90.4..165.6, v 88.7..171.9 at z = -0.032 in the seed's edge convention
     assert uv[low, 0].min() == pytest.approx(89.88, abs=0.01)
     assert uv[low, 0].max() == pytest.approx(165.12, abs=0.01)
     assert uv[low, 1].min() == pytest.approx(88.19, abs=0.01)

@@ -6,14 +6,17 @@ import math
 import numpy as np
 import pytest
 
-from xwing.geometry.camera import model_matrix_from_T_cam_obj, seed_camera
 from xwing.cli import main
-from xwing.io.dataset import SeedDataset, save_camera_info, write_sample
-from xwing.eval.evaluate import METRIC_KEYS, evaluate, jitter_deg, lost_rate, make_record, summarize
-from xwing.io.atomic import json_safe
-from xwing.infer.oracle import OracleDetector
-from xwing.infer.estimator import PipelineConfig, PoseEstimator
+from xwing.eval.evaluate import evaluate
+from xwing.eval.records import make_record
+from xwing.eval.summary import METRIC_KEYS, summarize
+from xwing.eval.tracking import jitter_deg, lost_rate
+from xwing.geometry.camera import model_matrix_from_T_cam_obj, seed_camera
 from xwing.geometry.pose import make_T, rotvec_to_R
+from xwing.infer.estimator import PipelineConfig, PoseEstimator
+from xwing.infer.oracle import OracleDetector
+from xwing.io.atomic import json_safe
+from xwing.io.dataset import SeedDataset, save_camera_info, write_sample
 
 
 def make_dataset(root, n=12, size=128, seed=0):
@@ -122,7 +125,7 @@ def test_eval_cli_errors(tmp_path, capsys):
 
 
 def test_stage_stats_keep_the_earlier_pose_where_a_stage_was_skipped():
-    from xwing.eval.evaluate import stage_stats
+    from xwing.eval.summary import stage_stats
 
     cam = seed_camera()
     T = make_T(np.eye(3), [0, 0, 2.0])
@@ -138,7 +141,8 @@ def test_stage_stats_keep_the_earlier_pose_where_a_stage_was_skipped():
 
 
 def test_background_clutter_tells_a_flat_star_field_from_a_busy_background():
-    from xwing.eval.evaluate import CLUTTER_THRESHOLD, background_clutter, background_subsets, ImageRecord
+    from xwing.eval.records import ImageRecord
+    from xwing.eval.summary import CLUTTER_THRESHOLD, background_clutter, background_subsets
 
     cam = seed_camera()
     T = make_T(rotvec_to_R(np.array([0.4, -0.3, 0.2])), np.array([0.0, 0.0, 1.2]))

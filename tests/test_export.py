@@ -10,14 +10,16 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from xwing.model.keypoints import point_set  # noqa: E402
-from xwing.geometry.camera import seed_camera  # noqa: E402
 from xwing.cli.args import load_model  # noqa: E402
-from xwing.infer.detector import Detection, OnnxDetector, read_metadata  # noqa: E402
 from xwing.errors import XwingError  # noqa: E402
+from xwing.geometry.camera import seed_camera  # noqa: E402
+from xwing.infer.detector import Detection, OnnxDetector, decode_outputs, read_metadata  # noqa: E402
+from xwing.learn.checkpoint import save_weights  # noqa: E402
+from xwing.learn.config import TrainConfig  # noqa: E402
 from xwing.learn.export import export_onnx  # noqa: E402
 from xwing.learn.net import build_net  # noqa: E402
-from xwing.learn.train import TrainConfig, decode_outputs, make_parts, save_weights  # noqa: E402
+from xwing.learn.train import make_parts  # noqa: E402
+from xwing.model.keypoints import point_set  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def test_export_matches_pytorch_and_carries_metadata(exported):
 
 def test_detector_agrees_with_torch_decode_at_several_sizes(exported):
     d, _, cfg = exported
-    from xwing.learn.train import load_checkpoint, model_from_checkpoint
+    from xwing.learn.checkpoint import load_checkpoint, model_from_checkpoint
 
     model, _, pts, codec = model_from_checkpoint(load_checkpoint(d / "weights.pt"))
     det = OnnxDetector(d / "m.onnx")
@@ -62,7 +64,8 @@ def test_detector_agrees_with_torch_decode_at_several_sizes(exported):
         dets = det.batch(imgs)
         with torch.no_grad():
             h, s = model(torch.from_numpy(imgs).permute(0, 3, 1, 2).float())
-        uv, conf, presence, flip, uv_alt = decode_outputs(h.numpy(), s.numpy(), codec, pts, True)
+        uv, conf, presence, uv_alt, _, flip = decode_outputs(h.numpy(), s.numpy(), codec, pts.points_3d,
+                                                             pts.roll180_perm, True)
         for i, one in enumerate(dets):
             assert isinstance(one, Detection)
             assert one.uv.shape == (8, 2) and one.conf.shape == (8,)

@@ -3,15 +3,13 @@
 import numpy as np
 import pytest
 
-from xwing.learn.augment import AugmentConfig, augment, hflip, hflip_exact, rot90, rot90_exact, similarity
-from xwing.model.keypoints import PointSet, point_set
 from xwing.geometry.camera import seed_camera
-from xwing.infer.codec import HeatmapCodec, sigmoid
-from xwing.model.symmetry import resolve_roll, side_of
-from xwing.model.symmetry import MIRROR_PAIRS, ROLL180_PAIRS, T_ROLL180
-from xwing.model.keypoints import SEED_BOX_CORNERS
 from xwing.geometry.pose import make_T, rotvec_to_R
 from xwing.geometry.projection import project_points
+from xwing.infer.codec import HeatmapCodec, sigmoid
+from xwing.learn.augment import AugmentConfig, augment, hflip, hflip_exact, rot90, rot90_exact, similarity
+from xwing.model.keypoints import SEED_BOX_CORNERS, PointSet, point_set
+from xwing.model.symmetry import MIRROR_PAIRS, ROLL180_PAIRS, T_ROLL180, resolve_roll, side_of
 
 
 def _log(h):

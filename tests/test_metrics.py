@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from xwing import metrics
+from xwing.geometry import metrics
+from xwing.geometry.pose import random_rotation, rotvec_to_R
 from xwing.model.keypoints import SEED_BOX_CORNERS, model_diameter
 from xwing.model.symmetry import T_ROLL180
-from xwing.geometry.pose import random_rotation, rotvec_to_R
 
 
 def test_identity_is_zero(rng):
@@ -14,7 +14,7 @@ def test_identity_is_zero(rng):
     assert metrics.rotation_error_deg(R, R) == pytest.approx(0, abs=1e-6)
     assert metrics.translation_error(t, t) == 0 and metrics.speed_score(R, t, R, t) == pytest.approx(0, abs=1e-7)
     K = np.array([[250.0, 0, 127.5], [0, 250, 127.5], [0, 0, 1]])
-    assert metrics.proj_2d(R, t, R, t, SEED_BOX_CORNERS, K) == 0
+    assert metrics.proj_2d(R, t, R, t, K, SEED_BOX_CORNERS) == 0
 
 
 def test_known_values(rng):

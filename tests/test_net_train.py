@@ -13,12 +13,13 @@ pytest.importorskip("timm")
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _synthetic import write_box_dataset  # noqa: E402
-
 from xwing.errors import XwingError  # noqa: E402
 from xwing.infer.codec import HeatmapCodec  # noqa: E402
+from xwing.learn.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
+from xwing.learn.config import TrainConfig  # noqa: E402
+from xwing.learn.losses import compute_loss  # noqa: E402
 from xwing.learn.net import NetConfig, build_net  # noqa: E402
-from xwing.learn.train import (TrainConfig, compute_loss, load_checkpoint, model_from_checkpoint,  # noqa: E402
-                         train)
+from xwing.learn.train import train  # noqa: E402
 
 TINY = dict(backbone="mobilenetv3_small_050", channels=16)
 
@@ -128,8 +129,8 @@ def test_cli_train_reports_bad_input_in_one_line(tmp_path, capsys):
 
 def test_rendered_dataset_items(tmp_path):
     pytest.importorskip("moderngl")
-    from xwing.model.keypoints import point_set
     from xwing.learn.data import RenderedDataset
+    from xwing.model.keypoints import point_set
 
     try:
         ds = RenderedDataset(point_set("corners"), HeatmapCodec(), 128, seed=3,

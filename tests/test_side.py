@@ -3,15 +3,14 @@
 import numpy as np
 import pytest
 
-from xwing.geometry.camera import seed_camera
 from xwing.errors import XwingError
-from xwing.model.symmetry import T_ROLL180
+from xwing.geometry.camera import seed_camera
 from xwing.geometry.metrics import rotation_error_deg
-from xwing.infer.oracle import OracleDetector
-from xwing.infer.estimator import PipelineConfig, PoseEstimator
 from xwing.geometry.pose import make_T, rotvec_to_R
+from xwing.infer.estimator import PipelineConfig, PoseEstimator
+from xwing.infer.oracle import OracleDetector
 from xwing.infer.side import SIDE_FORMAT, SideClassifier, sample_patch, side_file_for
-from xwing.model.symmetry import choose_roll, top_faces_camera
+from xwing.model.symmetry import T_ROLL180, choose_roll, top_faces_camera
 
 
 def _pose(rotvec, t=(0.01, -0.02, 1.2)):

@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from xwing.geometry.camera import T_cam_obj_from_model_matrix, seed_camera
-from xwing.cli import main
-from xwing.io.dataset import load_matrix, save_camera_info, write_image, write_sample
-from xwing.eval.evaluate import METRIC_KEYS
 from _flights import synthetic_flight, write_oracle_sequence
+from xwing.cli import main
+from xwing.eval.summary import METRIC_KEYS
+from xwing.geometry.camera import T_cam_obj_from_model_matrix, seed_camera
 from xwing.infer.oracle import OracleDetector
+from xwing.io.dataset import load_matrix, save_camera_info, write_image, write_sample
 from xwing.io.video import gif_delays_ms, open_source
 
 SIZE = 128
@@ -33,7 +33,7 @@ def tracked(sequence, tmp_path_factory):
     root, cam, poses = sequence
     out = tmp_path_factory.mktemp("track")
     rc = main(["track", str(root), "--model", "oracle:noise=0.5,seed=2", "--out", str(out), "--compare",
-               "--quiet", "--seed", "5"])
+               "--quiet", "--seed", "5", "--refine", "none"])
     assert rc == 0
     return out
 
@@ -97,7 +97,7 @@ def test_per_frame_mode(sequence, tmp_path):
     root, _, _ = sequence
     out = tmp_path / "pf"
     assert main(["track", str(root), "--model", "oracle", "--out", str(out), "--per-frame", "--no-video",
-                 "--quiet", "--max-frames", "10"]) == 0
+                 "--quiet", "--max-frames", "10", "--refine", "none"]) == 0
     doc = json.loads((out / "poses.json").read_text())
     assert [f["status"] for f in doc["frames"]] == ["detected"] * 10
     assert not (out / "overlay.mp4").exists()
@@ -114,7 +114,8 @@ def test_seed_format_image_directory_of_odd_size_is_a_sequence_with_truth(tmp_pa
     save_camera_info(tmp_path / "ds", cam)
     src = open_source(tmp_path / "ds")
     assert src.kind == "sequence" and len(src.truth) == 6 and src.n_frames == 6
-    assert main(["track", str(tmp_path / "ds"), "--model", "oracle", "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert main(["track", str(tmp_path / "ds"), "--model", "oracle", "--out", str(tmp_path / "o"), "--quiet",
+                 "--refine", "none"]) == 0
     import imageio.v3 as iio
 
     frames = list(iio.imiter(tmp_path / "o" / "overlay.mp4"))
@@ -158,7 +159,7 @@ def test_video_file_input_and_camera_fallback(sequence, tmp_path):
     assert src.kind == "video" and (src.width, src.height) == (SIZE, SIZE) and not src.truth
     frames = [f for _, _, f in src.frames()]
     assert len(frames) == len(poses) and frames[0].dtype == np.uint8 and frames[0].shape == (SIZE, SIZE, 3)
-    from xwing.cli.track import resolve_camera
+    from xwing.eval.tracking import resolve_camera
 
     camera, how = resolve_camera(None, src, OracleDetector())
     assert "FOV" in how and np.isclose(camera.hfov_deg, seed_camera().hfov_deg)
@@ -184,9 +185,9 @@ def test_predict_writes_overlay_and_pose(tmp_path, monkeypatch, capsys):
     T = synthetic_flight(1, cam, seed=4, exit_frame=False)[0]
     img = tmp_path / "shot.png"
     write_image(img, np.full((SIZE, SIZE, 3), 40, np.uint8))
-    import xwing.cli.args
+    import xwing.cli.predict
 
-    monkeypatch.setattr(xwing.cli.args, "load_model",
+    monkeypatch.setattr(xwing.cli.predict, "load_model",
                         lambda model, providers=None, threads=None: _FixedTruth(T, cam))
     assert main(["predict", str(img), "--out", str(tmp_path / "p")]) == 0
     doc = json.loads((tmp_path / "p" / "predictions.json").read_text())
@@ -216,7 +217,7 @@ def test_track_a_rendered_sequence(tmp_path):
         pytest.skip("the renderer is not available here")
     out = tmp_path / "t"
     assert main(["track", str(tmp_path / "seq"), "--model", "oracle:noise=0.5", "--out", str(out), "--quiet",
-                 "--no-video"]) == 0
+                 "--no-video", "--refine", "none"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["n_images"] == 40 and m["status_counts"]["tracked"] >= 35 and m["lost_rate"] == 0.0
     assert m["rot_err_deg_median"] < 3.0
@@ -238,7 +239,7 @@ def test_inference_never_imports_torch_or_moderngl(sequence, tmp_path):
         "import sys\n"
         "from xwing.cli import main\n"
         f"assert main(['track', {str(root)!r}, '--model', 'oracle', '--out', {str(tmp_path / 't')!r}, '--quiet',"
-        " '--max-frames', '10']) == 0\n"
+        " '--max-frames', '10', '--refine', 'none']) == 0\n"
         f"assert main(['eval', 'oracle', {str(tmp_path / 'ds')!r}, '--out', {str(tmp_path / 'e')!r}]) == 0\n"
         "bad = [m for m in ('torch', 'moderngl') if m in sys.modules]\n"
         "assert not bad, bad\n")
@@ -247,7 +248,7 @@ def test_inference_never_imports_torch_or_moderngl(sequence, tmp_path):
 
 
 def test_run_tracking_api_for_benchmarks(sequence):
-    from xwing.cli.track import run_tracking
+    from xwing.eval.tracking import run_tracking
 
     root, _, poses = sequence
     results, m = run_tracking(root, "oracle:noise=0.5", max_frames=20)

@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from xwing.geometry.camera import seed_camera
-from xwing.errors import XwingError
-from xwing.eval.evaluate import jitter_deg
-from xwing.geometry.metrics import rotation_error_deg
 from _flights import synthetic_flight
-from xwing.infer.oracle import OracleDetector
-from xwing.infer.estimator import PipelineConfig, PoseEstimator
+from xwing.errors import XwingError
+from xwing.eval.tracking import jitter_deg
+from xwing.geometry.camera import seed_camera
+from xwing.geometry.metrics import rotation_error_deg
 from xwing.geometry.pose import make_T, rotvec_to_R, se3_exp
+from xwing.infer.estimator import PipelineConfig, PoseEstimator
+from xwing.infer.oracle import OracleDetector
 from xwing.track.filters import PoseAlphaBeta, PoseOneEuro
 from xwing.track.tracker import Tracker, TrackerConfig
 
@@ -66,8 +66,8 @@ def test_ship_leaving_the_view_is_lost_then_found_again():
 
 def test_partial_exit_from_the_frame_keeps_tracking():
     poses = synthetic_flight(90, CAM, seed=0, exit_frame=True)
-    from xwing.model.keypoints import SEED_BOX_CORNERS
     from xwing.geometry.projection import in_image, project_points
+    from xwing.model.keypoints import SEED_BOX_CORNERS
 
     outside = [int((~in_image(project_points(SEED_BOX_CORNERS, T, CAM.K), 256, 256)).sum()) for T in poses]
     assert max(outside) >= 3  # the flight really leaves the frame in part
@@ -149,11 +149,11 @@ def test_on_the_renderers_flight_tracking_beats_per_frame():
 
 
 def test_refine_full_aligns_every_tracked_frame():
-    from xwing.model.keypoints import SEED_BOX_CORNERS
-    from xwing.infer.estimator import PipelineConfig, PoseEstimator
-    from xwing.model.object import ObjectModel
     from xwing.geometry.projection import project_points
+    from xwing.infer.estimator import PipelineConfig, PoseEstimator
     from xwing.infer.refine.raster import rasterize
+    from xwing.model.keypoints import SEED_BOX_CORNERS
+    from xwing.model.object import ObjectModel
     from xwing.track.tracker import Tracker, TrackerConfig
 
     cam = seed_camera()

@@ -14,19 +14,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEFAULT_MODEL = Path("models/xwing.onnx")
-DEFAULT_CLIP = Path("assets/demo")
-DEFAULT_OUT = Path("out/demo")
+from xwing.cli import track
+from xwing.cli.args import add_model_argument, add_refine_argument, add_runtime_arguments
+from xwing.defaults import DEMO_CLIP, DEMO_OUT
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--model", default=str(DEFAULT_MODEL), help=f"ONNX model (default {DEFAULT_MODEL})")
-    parser.add_argument("--clip", default=str(DEFAULT_CLIP), help=f"sequence directory (default {DEFAULT_CLIP})")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"output directory (default {DEFAULT_OUT})")
-    parser.add_argument("--providers", nargs="+", default=None, help="ONNX Runtime execution providers")
-    parser.add_argument("--refine", choices=("none", "zoom", "full"), default="full",
-                        help="full (default): align every frame, the accurate mode (~4 fps on a 2-core CPU); "
-                             "none: the fast mode (~75 fps); see xwing track --help")
+    add_model_argument(parser)
+    parser.add_argument("--clip", default=DEMO_CLIP, help=f"sequence directory (default {DEMO_CLIP})")
+    parser.add_argument("--out", default=DEMO_OUT, help=f"output directory (default {DEMO_OUT})")
+    add_refine_argument(parser)
+    add_runtime_arguments(parser)
     parser.add_argument("--compare", action="store_true", help="also run frame by frame and report both")
 
 
@@ -43,8 +41,6 @@ def missing(model: Path, clip: Path) -> list[str]:
 
 
 def run(args) -> int:
-    from xwing.cli import track
-
     model, clip = Path(args.model), Path(args.clip)
     lacking = missing(model, clip)
     if lacking:
@@ -54,7 +50,8 @@ def run(args) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="xwing track")
     track.add_arguments(parser)  # the demo is `xwing track` with its defaults
-    argv = [str(clip), "--model", str(model), "--out", str(args.out), "--refine", args.refine]
+    argv = [str(clip), "--model", str(model), "--out", str(args.out), "--refine", args.refine,
+            "--threads", str(args.threads)]
     if args.compare:
         argv.append("--compare")
     if args.providers:

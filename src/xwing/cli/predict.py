@@ -17,28 +17,26 @@ from pathlib import Path
 
 import numpy as np
 
+from xwing.cli.args import add_estimator_arguments, add_model_argument, load_model, pipeline_config
 from xwing.errors import XwingError
+from xwing.geometry.camera import model_matrix_from_T_cam_obj, seed_camera
+from xwing.infer.estimator import PoseEstimator
+from xwing.infer.oracle import OracleDetector
+from xwing.io.atomic import atomic_write_json, json_safe
+from xwing.io.calibration import load_camera
+from xwing.io.dataset import read_image, write_image
+from xwing.io.draw import draw_axes, draw_box, draw_keypoints, draw_label
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("images", nargs="+", help="image files (JPEG/PNG)")
-    parser.add_argument("--model", default="models/xwing.onnx", help="ONNX model (default models/xwing.onnx)")
+    add_model_argument(parser)
+    add_estimator_arguments(parser)
     parser.add_argument("--camera", default=None, help="camera file (seed camera_info.json or calibration)")
     parser.add_argument("--out", default="out/predict", help="output directory (default out/predict)")
-    parser.add_argument("--refine", choices=("none", "zoom", "full"), default="full",
-                        help="none: first pass only; zoom: plus zoomed passes; full: plus silhouette alignment "
-                             "(default full, the best measured: see xwing eval)")
-    parser.add_argument("--input-size", type=int, default=0, help="network input side (default: the model's)")
-    parser.add_argument("--providers", nargs="+", default=None, help="ONNX Runtime execution providers")
-    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: one per core)")
-    from xwing.cli.args import add_object_arguments
-
-    add_object_arguments(parser)
 
 
 def prediction_record(name: str, est, camera, detector_points) -> dict:
-    from xwing.geometry.camera import model_matrix_from_T_cam_obj
-
     corner_conf = np.full(8, float(est.conf[est.inliers].mean()) if est.inliers.any() else 0.0)
     if len(detector_points) == 8:
         corner_conf = est.conf
@@ -46,9 +44,9 @@ def prediction_record(name: str, est, camera, detector_points) -> dict:
         "image": name, "ok": est.ok, "reason": est.reason,
         "T_cam_obj": est.T_cam_obj.tolist() if est.ok else None,
         "model_matrix": model_matrix_from_T_cam_obj(est.T_cam_obj, camera.view_matrix).tolist() if est.ok else None,
-        "keypoints": [[float(u), float(v), float(c)] for (u, v), c in zip(est.corners_px, corner_conf)]
+        "keypoints": [[float(u), float(v), float(c)] for (u, v), c in zip(est.corners_px, corner_conf, strict=False)]
         if est.ok else None,
-        "net_keypoints": [[float(u), float(v), float(c)] for (u, v), c in zip(est.uv_px, est.conf)],
+        "net_keypoints": [[float(u), float(v), float(c)] for (u, v), c in zip(est.uv_px, est.conf, strict=False)],
         "presence": est.presence,
         "reproj_err_px": est.reproj_err_px if math.isfinite(est.reproj_err_px) else None,
         "quality": est.quality, "n_inliers": est.n_inliers,
@@ -57,20 +55,10 @@ def prediction_record(name: str, est, camera, detector_points) -> dict:
 
 
 def run(args) -> int:
-    from xwing.geometry.camera import load_camera, seed_camera
-    from xwing.io.atomic import atomic_write_json
-    from xwing.io.dataset import read_image, write_image
-    from xwing.io.draw import draw_axes, draw_box, draw_keypoints, draw_label
-    from xwing.io.atomic import json_safe
-    from xwing.infer.oracle import OracleDetector
-    from xwing.cli.args import load_model as load_detector
-    from xwing.infer.estimator import PipelineConfig, PoseEstimator
-
-    detector = load_detector(args.model, args.providers, args.threads)
+    detector = load_model(args.model, args.providers, args.threads)
     if isinstance(detector, OracleDetector):
         raise XwingError("the oracle needs truth; use it with `xwing eval` or `xwing track` on labelled data")
-    config = PipelineConfig(input_size=args.input_size, refine=args.refine, mesh=args.mesh,
-                            fit_seed_box=args.fit_seed_box, side=args.side)
+    config = pipeline_config(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     base = getattr(detector, "camera", None) or seed_camera()

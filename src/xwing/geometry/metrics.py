@@ -1,8 +1,9 @@
 """Pose and keypoint metrics.
 
 Argument order follows bop_toolkit: ``(R_est, t_est, R_gt, t_gt, pts)`` with
-``R`` (3, 3), ``t`` (3,) and model points ``pts`` (N, 3). Rates are fractions in
-[0, 1]. References:
+``R`` (3, 3), ``t`` (3,) and model points ``pts`` (N, 3); the 2D projection
+error takes the intrinsics ``K`` (3, 3) before ``pts``, as bop_toolkit's ``proj``.
+Rates are fractions in [0, 1]. References:
 
 * ADD / ADI (ADD-S): Hinterstoisser et al., ACCV 2012, "Model based training,
   detection and pose estimation of texture-less 3D objects"; threshold 10 % of
@@ -58,8 +59,9 @@ def speed_score(R_est, t_est, R_gt, t_gt) -> float:
     return float(np.radians(rotation_error_deg(R_est, R_gt)) + translation_error_rel(t_est, t_gt))
 
 
-def proj_2d(R_est, t_est, R_gt, t_gt, pts, K) -> float:
-    """Mean pixel distance between model points projected with both poses."""
+def proj_2d(R_est, t_est, R_gt, t_gt, K, pts) -> float:
+    """Mean pixel distance between model points ``pts`` (N, 3) projected with both poses
+    through ``K`` (3, 3) (no distortion)."""
     def proj(R, t):
         X = _apply(R, t, pts)
         return X[:, :2] / X[:, 2:3] @ K[:2, :2].T + K[:2, 2]

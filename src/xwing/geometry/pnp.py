@@ -125,8 +125,8 @@ def refine_irls(T_cam_obj: np.ndarray, pts_3d: np.ndarray, uv: np.ndarray, K: np
     Minimises ``sum_i w_i rho(|proj(T X_i) - x_i|)`` with ``rho`` Cauchy of scale
     ``scale_px`` (pixels), from ``T_cam_obj`` (4, 4). ``pts_3d`` (N, 3), ``uv``
     (N, 2) undistorted pixels, ``weights`` (N,). Stops when a step is below ``tol``
-    (radians / model units) or after ``iterations`` (3 from SQPnP's start: on
-    rendered flights the tracker's error was the same with 3, 4, 5 or 8).
+    (radians / model units) or after ``iterations`` (3 from SQPnP's start: more did
+    not help the tracker, ``docs/tracking.md``).
     Returns the pose (4, 4), or None if a point falls behind the camera.
     """
     import cv2
@@ -352,10 +352,8 @@ def planar_alternatives(T_cam_obj: np.ndarray, pts_2d: np.ndarray, pts_3d: np.nd
     decide between them. IPPE (``cv2.SOLVEPNP_IPPE``) on the points flattened onto
     their best plane (``z = 0``, the model's own mid-plane here) gives both; each is
     then refined on the true 3D points (weighted LM). Alignment of the whole mesh,
-    which sees the out-of-plane parts, can then choose (:mod:`xwing.infer.estimator`).
-    Measured on 91 test images after the zoomed pass: choosing by alignment quality
-    among the PnP pose and these alternatives took the median box-corner error from
-    1.38 to 0.83 px and the rotation from 8.0 to 2.1 deg.
+    which sees the out-of-plane parts, can then choose (:mod:`xwing.infer.estimator`;
+    what that gains: ``docs/refinement.md``).
 
     Args:
         T_cam_obj: (4, 4) the pose already found. pts_2d: (N, 2) pixels (distorted if

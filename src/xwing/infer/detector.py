@@ -86,6 +86,30 @@ def _meta_of(sess, path) -> dict:
     return meta
 
 
+def decode_outputs(heat: np.ndarray, scores: np.ndarray, codec: HeatmapCodec, points_3d: np.ndarray,
+                   roll180_perm: np.ndarray, symmetric: bool):
+    """The network's raw outputs -> keypoints, the one decoding that inference and training validation share.
+
+    Args:
+        heat: (B, K, Hc, Wc) heatmap logits; scores: (B, 2) logits [presence, flip].
+        points_3d: (K, 3) model points; roll180_perm: (K,) their 180-degree-roll relabelling.
+        symmetric: the network was trained roll-symmetric (its side output settles the labelling).
+
+    Returns:
+        uv (B, K, 2), conf (B, K) in the labelling that agrees with the side output (when
+        ``symmetric``; as predicted otherwise), presence (B,), uv_alt (B, K, 2), conf_alt (B, K)
+        (the roll-relabelled hypothesis), flip (B,) (0 when not ``symmetric``).
+    """
+    uv, conf = codec.decode(heat)  # (B, K, 2), (B, K)
+    presence = sigmoid(scores[:, 0])
+    if symmetric:
+        uv, conf, uv_alt, conf_alt, flip = resolve_roll(uv, conf, sigmoid(scores[:, 1]), points_3d, roll180_perm)
+    else:
+        perm = np.asarray(roll180_perm)
+        uv_alt, conf_alt, flip = uv[:, perm], conf[:, perm], np.zeros(len(uv))
+    return uv, conf, presence, uv_alt, conf_alt, flip
+
+
 class OnnxDetector:
     """ONNX Runtime keypoint detector.
 
@@ -145,13 +169,8 @@ class OnnxDetector:
     def batch(self, images: np.ndarray) -> list[Detection]:
         """(B, S, S, 3) uint8 RGB -> one :class:`Detection` per image."""
         heat, scores = self.raw(images)
-        uv, conf = self.codec.decode(heat)  # (B, K, 2), (B, K)
-        presence = sigmoid(scores[:, 0])
-        if self.symmetric:
-            uv, conf, uv_alt, conf_alt, flip = resolve_roll(uv, conf, sigmoid(scores[:, 1]), self.points_3d,
-                                                            self.roll180_perm)
-        else:
-            uv_alt, conf_alt, flip = uv[:, self.roll180_perm], conf[:, self.roll180_perm], np.zeros(len(uv))
+        uv, conf, presence, uv_alt, conf_alt, flip = decode_outputs(heat, scores, self.codec, self.points_3d,
+                                                                    self.roll180_perm, self.symmetric)
         return [Detection(uv[i], conf[i], float(presence[i]), float(flip[i]), uv_alt[i], conf_alt[i])
                 for i in range(len(uv))]
 

@@ -229,9 +229,7 @@ class PoseEstimator:
                    and angle_between_deg(res.T_cam_obj, T_roll) > ROLL_CHECK_DEG)
             # Without a prior the detector's own side guess stands unless its pose
             # fails: both hypotheses fit their keypoints about equally well, so PnP
-            # quality cannot tell them apart (on 100 test images, choosing by quality
-            # gave a flip rate of 0.52, keeping the detector's guess 0.48; on
-            # training-like crops the guess alone flips 29 %, its alternative 80 %).
+            # quality cannot tell them apart (docs/refinement.md has the figures).
             if not res.ok or far or (T_roll is not None and 0.2 < flip < 0.8):
                 other = self._solve(stage, crop, uv_alt, conf_alt, presence, T_init)
                 if T_roll is None:

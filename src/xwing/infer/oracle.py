@@ -19,7 +19,7 @@ zoomed crop gives proportionally smaller image-pixel errors):
 * keypoints farther than ``margin`` x input size outside the input are not
   seen: random position, confidence 0.05 (a network cannot place them);
 * with probability ``flip_rate`` the keypoints come in the ship's roll-relabelled
-  order (the near-symmetry of FACTS.md) with ``flip`` = 0.5 (unsure), the true
+  order (the near-symmetry of ``docs/seed-facts.md``) with ``flip`` = 0.5 (unsure), the true
   order in ``uv_alt``; otherwise ``uv_alt`` holds the roll-relabelled order;
 * ``presence`` is 1 when at least ``min_visible`` of the points lie inside the
   input (grown by the margin) and in front of the camera, else 0, with all

@@ -4,9 +4,8 @@ The X-wing is nearly symmetric under a 180-degree roll about its long axis, so
 keypoints and silhouettes leave two poses ``T`` and ``T @ T_ROLL180`` that fit
 almost equally well; only surface detail (the canopy and the droid on top, a
 plain belly below) tells them apart. The keypoint network's global side score
-got this right only 66 % of the time on 300 training-like crops, and 52-64 %
-along three rendered flights even in crops at the true pose: pooled features
-do not know *where* the canopy should be.
+is often wrong, even in crops at the true pose: pooled features do not know
+*where* the canopy should be.
 
 This module looks where the difference is. A grid on the ship's mid-plane
 (``z = 0``, ``x`` within +-4.5 cm, ``y`` from -11 to +12 cm: the fuselage with the
@@ -20,13 +19,9 @@ labelling: the hypothesis whose top-facing agrees with the classifier wins
 (:func:`xwing.model.symmetry.choose_roll`). Trained by ``xwing train-side`` on rendered images with
 the pose off by 0-8 px (what PnP from the network leaves).
 
-Measured while designing it (4,000 training images, 600 test images of the
-data engine, pose 1-3 px off): 0.87 right overall; 0.98 where the camera looks
-at the ship within 60 deg of straight down or up, 0.90 between 60 and 78 deg,
-chance edge-on (both sides barely visible); where it is confident
-(``|p - 0.5| > 0.3``, 84 % of images) 0.92. A linear model on the same patch: 0.79.
-The shipped one (``xwing train-side --count 48000 --epochs 20``, pose 0-8 px off):
-0.871 on 1,000 validation renders (16,000 images: 0.865), 0.979 where confident.
+It is reliable where the camera sees the ship's top or belly and at chance
+edge-on, where both sides are barely visible; its measured figures are in
+``docs/refinement.md`` and ``models/README.md``.
 
 Numpy + OpenCV only (the light inference stack).
 """

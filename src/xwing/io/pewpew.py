@@ -1,4 +1,4 @@
-"""The seed's laser animation ("pewpew"), reproduced exactly (FACTS.md), on tracked poses.
+"""The seed's laser animation ("pewpew"), reproduced exactly (docs/seed-facts.md), on tracked poses.
 
 Rules (the seed's ``utils.py``):
 

@@ -27,11 +27,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from xwing.geometry.projection import in_image, project_points
+from xwing.infer.codec import HeatmapCodec
 from xwing.learn.augment import AugmentConfig, augment
 from xwing.model.keypoints import PointSet
-from xwing.infer.codec import HeatmapCodec
 from xwing.model.symmetry import side_of
-from xwing.geometry.projection import in_image, project_points
 
 
 def _fit_to_input(image, K, size: int):

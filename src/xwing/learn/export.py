@@ -1,4 +1,4 @@
-"""``xwing export CKPT --out models/xwing.onnx``: a checkpoint -> a self-contained ONNX model.
+"""A checkpoint -> a self-contained ONNX model (what ``xwing export`` runs).
 
 The ONNX model takes ``image`` (B, H, W, 3) uint8 RGB (batch, height and width
 dynamic; H, W multiples of 32; normalisation is inside the graph) and returns
@@ -12,15 +12,17 @@ on random images at two sizes and batch sizes; the max abs difference is printed
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from xwing.errors import XwingError
+from xwing.infer.detector import META_FORMAT, META_KEY
+from xwing.io.atomic import AtomicFile
+from xwing.learn.checkpoint import describe, load_checkpoint, model_from_checkpoint
+from xwing.learn.net import MEAN_RGB, STD_RGB, ExportWrapper
 
 
 def checkpoint_to_onnx(checkpoint: str | Path, out: str | Path) -> Path:
@@ -41,26 +43,23 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, check:
     import onnx
     import torch
 
-    from xwing.infer.detector import META_FORMAT, META_KEY
-    from xwing.learn.net import MEAN_RGB, STD_RGB, ExportWrapper
-    from xwing.learn.train import load_checkpoint, model_from_checkpoint
-
     out = Path(out)
     ck = load_checkpoint(checkpoint)
     model, cfg, pts, codec = model_from_checkpoint(ck)
+    facts = describe(ck)
     wrapper = ExportWrapper(model).eval()
     size = int(cfg.input_size)
     dummy = torch.zeros(1, size, size, 3, dtype=torch.uint8)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     meta = {
         "format": META_FORMAT, "version": 1,
         "input_size": size, "input": "image (B, H, W, 3) uint8 RGB, H and W multiples of 32",
         "normalisation": {"mean_rgb": list(MEAN_RGB), "std_rgb": list(STD_RGB), "where": "inside the model"},
-        "outputs": {"heatmaps": "(B, K, Hc, Wc) logits on the codec canvas", "scores": "(B, 2) logits [presence, flip]"},
+        "outputs": {"heatmaps": "(B, K, Hc, Wc) logits on the codec canvas",
+                    "scores": "(B, 2) logits [presence, flip]"},
         "points": pts.to_dict(), "codec": codec.to_dict(), "symmetric": bool(cfg.symmetric),
-        "camera": ck.get("camera"), "net": ck["net"], "preset": cfg.preset,
-        "train": {"images_seen": int(ck.get("images_seen", 0)), "step": int(ck.get("step", 0)),
+        "camera": facts["camera"], "net": facts["net"], "preset": cfg.preset,
+        "train": {"images_seen": facts["images_seen"], "step": facts["step"],
                   "loss": cfg.loss, "points": cfg.points, "seed": cfg.seed,
                   "data": list(cfg.data) or f"rendered on the fly (view={cfg.view})"},
     }
@@ -75,25 +74,21 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, check:
                 fill = None
         meta["train"]["crop_fill"] = fill
     meta["train"]["view"] = "folders" if cfg.data else cfg.view
-    try:
+    with AtomicFile(out) as f:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
             torch.onnx.export(
-                wrapper, (dummy,), str(tmp), input_names=["image"], output_names=["heatmaps", "scores"],
+                wrapper, (dummy,), str(f.tmp), input_names=["image"], output_names=["heatmaps", "scores"],
                 dynamic_axes={"image": {0: "batch", 1: "height", 2: "width"},
                               "heatmaps": {0: "batch", 2: "canvas_h", 3: "canvas_w"}, "scores": {0: "batch"}},
                 opset_version=opset, dynamo=False)
-        m = onnx.load(str(tmp))
+        m = onnx.load(str(f.tmp))
         m.producer_name = "xwing"
         prop = m.metadata_props.add()
         prop.key, prop.value = META_KEY, json.dumps(meta)
-        onnx.save(m, str(tmp))
-        if check:
-            meta["max_abs_diff"] = _check(tmp, wrapper, size, verbose)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        onnx.save(m, str(f.tmp))
+        if check:  # before the rename: a check that raises leaves nothing at ``out``
+            meta["max_abs_diff"] = _check(f.tmp, wrapper, size, verbose)
     meta["size_mb"] = out.stat().st_size / 1e6
     return meta
 
@@ -111,7 +106,7 @@ def _check(path: Path, wrapper, size: int, verbose: bool) -> float:
         got = sess.run(None, {"image": x})
         with torch.no_grad():
             ref = [t.numpy() for t in wrapper(torch.from_numpy(x))]
-        for g, r in zip(got, ref):
+        for g, r in zip(got, ref, strict=True):
             if g.shape != r.shape:
                 raise RuntimeError(f"ONNX output shape {g.shape} != PyTorch {r.shape}")
             worst = max(worst, float(np.abs(g - r).max()))
@@ -120,72 +115,15 @@ def _check(path: Path, wrapper, size: int, verbose: bool) -> float:
     return worst
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="a checkpoint (last.pt / best.pt) or fp16 weights (weights.pt, xwing.pt)")
-    p.add_argument("--out", default="models/xwing.onnx", help="output ONNX file (default models/xwing.onnx)")
-    p.add_argument("--opset", type=int, default=17)
-    p.add_argument("--no-check", dest="check", action="store_false", help="skip the ONNX vs PyTorch check")
-    p.add_argument("--pt-out", default=None, metavar="PATH",
-                   help="also write the checkpoint's fp16 weights file (e.g. models/xwing.pt) for later training")
-    p.add_argument("--bench", action="store_true",
-                   help="after export, print ONNX Runtime batch-1 latency (ms, median) at 128, 160 and 256 px")
-    p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads for --bench (0: default)")
-
-
 def benchmark(path: str | Path, sizes=(128, 160, 256), repeats: int = 50, threads: int = 0) -> dict:
     """Median batch-1 latency (ms) of the ONNX model alone and with decoding, per input size."""
-    import time
-
     from xwing.infer.detector import OnnxDetector
+    from xwing.infer.latency import onnx_latency
 
     det = OnnxDetector(path, threads=threads or None)
     rng = np.random.default_rng(0)
     out = {}
     for s in sizes:
-        img = rng.integers(0, 256, (1, s, s, 3), dtype=np.uint8)
-        for _ in range(5):
-            det.batch(img)
-        raw, full = [], []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            det.raw(img)
-            t1 = time.perf_counter()
-            det.batch(img)
-            t2 = time.perf_counter()
-            raw.append(t1 - t0)
-            full.append(t2 - t1)
-        out[s] = {"onnx_ms": 1e3 * float(np.median(raw)), "onnx_decode_ms": 1e3 * float(np.median(full))}
+        t = onnx_latency(det, s, warmup=5, repeats=repeats, stages=("network", "detect"), rng=rng)
+        out[s] = {"onnx_ms": t["network"]["median"], "onnx_decode_ms": t["detect"]["median"]}
     return out
-
-
-def save_fp16_weights(checkpoint: str | Path, out: str | Path) -> float:
-    """Checkpoint -> small fp16 weights file (what ``xwing train --init`` and export read); MB."""
-    from xwing.learn.train import load_checkpoint, save_checkpoint
-
-    ck = load_checkpoint(checkpoint)
-    small = {k: ck[k] for k in ("config", "points", "codec", "net", "camera", "images_seen", "step") if k in ck}
-    small["model"] = {k: v.half() if v.is_floating_point() else v for k, v in ck["model"].items()}
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(Path(out), small)
-    return Path(out).stat().st_size / 1e6
-
-
-def run(args) -> int:
-    meta = export_onnx(args.checkpoint, args.out, opset=args.opset, check=args.check)
-    if args.pt_out:
-        print(f"wrote {args.pt_out} ({save_fp16_weights(args.checkpoint, args.pt_out):.1f} MB, fp16)")
-    diff = meta.get("max_abs_diff")
-    print(f"wrote {args.out} ({meta['size_mb']:.1f} MB): input {meta['input_size']} px (any multiple of 32), "
-          f"{len(meta['points']['points_3d'])} keypoints ({meta['train']['points']}), "
-          f"max abs diff vs PyTorch {'not checked' if diff is None else f'{diff:.2e}'}")
-    print(json.dumps({"out": str(args.out), "size_mb": round(meta["size_mb"], 3), "max_abs_diff": diff,
-                      "input_size": meta["input_size"], "points": meta["train"]["points"]}))
-    if args.bench:
-        bench = benchmark(args.out, threads=args.threads)
-        for size, r in bench.items():
-            print(f"  {size} x {size}: {r['onnx_ms']:.2f} ms network, {r['onnx_decode_ms']:.2f} ms with decoding "
-                  f"(batch 1, median)")
-        print(json.dumps({"latency_ms": bench}))
-    if diff is not None and diff > 1e-2:
-        raise XwingError(f"ONNX output differs from PyTorch by {diff:.3g} (> 1e-2)", args.out)
-    return 0

@@ -7,7 +7,7 @@ else) and returns
 * ``heatmaps`` (B, K, Hc, Wc): logits on the codec's canvas (see
   :mod:`xwing.infer.codec`: stride 4, ``margin`` cells beyond every image edge);
 * ``scores`` (B, 2): logits of [presence (the ship is in view), flip (the
-  keypoints came out in the 180-degree-roll relabelling, see :mod:`xwing.learn.train`)].
+  keypoints came out in the 180-degree-roll relabelling, see :mod:`xwing.learn.losses`)].
 
 ``fast`` preset (:class:`KeypointNet`): a timm backbone (``features_only``,
 ``pretrained=False``: no downloads), a lean FPN to stride 4 built from the
@@ -114,7 +114,7 @@ class KeypointNet(nn.Module):
     def forward(self, image):
         feats = self.backbone(self.norm(image))
         x = self.laterals[-1](feats[-1])
-        for f, lat in zip(reversed(feats[:-1]), reversed(list(self.laterals)[:-1])):
+        for f, lat in zip(reversed(feats[:-1]), reversed(list(self.laterals)[:-1]), strict=True):
             x = F.interpolate(x, scale_factor=2.0, mode="nearest") + lat(f)
         x = self.smooth(x)
         pooled = torch.cat([feats[-1].mean(dim=(2, 3)), x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)

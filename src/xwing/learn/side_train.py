@@ -1,4 +1,4 @@
-"""``xwing train-side``: train the top/bottom classifier of :mod:`xwing.infer.side` on rendered images.
+"""Train the top/bottom classifier of :mod:`xwing.infer.side` on rendered images (``xwing train-side``).
 
 Data: the data engine's full frames (:class:`~xwing.render.generator.SampleGenerator`,
 its default distribution, ship in view), each sampled on the canonical grid at the
@@ -15,7 +15,7 @@ moderngl (``pip install 'xwing[train,render]'``).
 
 from __future__ import annotations
 
-import json
+import io
 import math
 import time
 from dataclasses import dataclass
@@ -24,8 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from xwing.config import SavedConfig
-from xwing.infer.side import GRID_X, GRID_Y, SIDE_FORMAT, sample_patch
-from xwing.model.symmetry import top_faces_camera
+from xwing.geometry.camera import seed_camera
+from xwing.geometry.perturb import perturb_to_error
+from xwing.infer.side import GRID_X, GRID_Y, SIDE_FORMAT, SideClassifier, normalise_patches, sample_patch
+from xwing.io.atomic import atomic_write_bytes, atomic_write_json
+from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.model.symmetry import T_ROLL180, top_faces_camera
+from xwing.render.generator import GeneratorConfig, SampleGenerator
+from xwing.render.gl import use_cpu_renderer
 
 
 @dataclass(frozen=True)
@@ -55,12 +61,6 @@ def _torch_net():
 
 def render_patches(count: int, seed: int, max_error_px: float, progress: bool = False):
     """(patches (N, NY, NX, 3) uint8, top (N,) float32, |cos| of view and normal (N,))."""
-    from xwing.eval.bench import perturb_to_error
-    from xwing.geometry.camera import seed_camera
-    from xwing.model.keypoints import SEED_BOX_CORNERS
-    from xwing.model.symmetry import T_ROLL180
-    from xwing.render.generator import GeneratorConfig, SampleGenerator
-
     cam = seed_camera()
     gen = SampleGenerator(GeneratorConfig(seed=seed, p_out_of_view=0.0), cam)
     X, y, cosv = [], [], []
@@ -105,10 +105,6 @@ def train_side(cfg: SideTrainConfig, out: Path, progress: bool = True) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from xwing.io.atomic import atomic_write_bytes, atomic_write_json
-    from xwing.render.gl import use_cpu_renderer
-    from xwing.infer.side import normalise_patches
-
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -152,54 +148,14 @@ def train_side(cfg: SideTrainConfig, out: Path, progress: bool = True) -> dict:
     for name, layer in (("conv1", c1), ("conv2", c2), ("conv3", c3), ("fc", fc)):
         weights[f"{name}.w"] = layer.weight.detach().numpy().astype(np.float32)
         weights[f"{name}.b"] = layer.bias.detach().numpy().astype(np.float32)
-    import io
-
     buf = io.BytesIO()
     np.savez_compressed(buf, **weights)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, buf.getvalue())
     # The numpy forward pass must give the torch network's answers.
-    from xwing.infer.side import SideClassifier
-
     np_logits = SideClassifier.load(out).logits(Xva[:64])
     doc = {"config": cfg.to_dict(), "train_images": int(len(A)), "val": accuracy_table(val_logits, yva, cva),
            "numpy_vs_torch_max_abs_logit_diff": float(np.abs(np_logits - val_logits[:64]).max()),
            "render_s": round(t_render, 1), "total_s": round(time.time() - t0, 1)}
     atomic_write_json(out.with_suffix(".json"), doc)
     return doc
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--out", default="models/xwing.side.npz",
-                   help="weights file (default models/xwing.side.npz, found next to models/xwing.onnx)")
-    d = SideTrainConfig()
-    p.add_argument("--count", type=int, default=d.count, help=f"training images (default {d.count})")
-    p.add_argument("--val-count", type=int, default=d.val_count, help=f"validation images (default {d.val_count})")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"data seed (validation: seed + 1; default {d.seed})")
-    p.add_argument("--max-error-px", type=float, default=d.max_error_px,
-                   help=f"poses are 0 to this many px off the truth (default {d.max_error_px})")
-    p.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (default {d.epochs})")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: its choice)")
-
-
-def run(args) -> int:
-    from xwing.errors import XwingError
-
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise XwingError("xwing train-side needs torch: pip install 'xwing[train,render]'") from None
-    if args.count < 10 or args.val_count < 10:
-        raise XwingError("--count and --val-count must be at least 10")
-    cfg = SideTrainConfig(count=args.count, val_count=args.val_count, seed=args.seed,
-                          max_error_px=args.max_error_px, epochs=args.epochs, threads=args.threads)
-    out = Path(args.out)
-    doc = train_side(cfg, out)
-    v = doc["val"]
-    print(f"side classifier: {v['n']} validation images, right {v['accuracy']:.3f} "
-          f"(face-on {v['face_on']['accuracy']:.3f}, oblique {v['oblique']['accuracy']:.3f}, "
-          f"edge-on {v['edge_on']['accuracy']:.3f}); confident on {v['confident_share']:.2f}: "
-          f"{v['confident_accuracy']:.3f}")
-    print(f"wrote {out} and {out.with_suffix('.json')}")
-    print(json.dumps({"numpy_vs_torch_max_abs_logit_diff": doc["numpy_vs_torch_max_abs_logit_diff"]}))
-    return 0

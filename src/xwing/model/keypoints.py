@@ -1,6 +1,6 @@
 """The ship as data: the seed's 8 box corners, their symmetries, and the laser cannons.
 
-Model frame (FACTS.md): x = wingspan, y = length (nose toward -y), z = height
+Model frame (``docs/seed-facts.md``): x = wingspan, y = length (nose toward -y), z = height
 (top, with canopy and astromech droid, toward +z). Units are the seed's.
 
 Corner order (the seed's): corner ``i`` takes x from bit 0, y from bit 1 and z

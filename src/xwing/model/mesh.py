@@ -1,6 +1,6 @@
 """Triangle meshes of the ship: the procedural X-wing and user models (numpy only, no GL).
 
-Model frame (FACTS.md): x = wingspan, y = length (nose toward -y), z = height
+Model frame (``docs/seed-facts.md``): x = wingspan, y = length (nose toward -y), z = height
 (top, with canopy and astromech droid, toward +z). The procedural ship is built
 so that its axis-aligned box *is* the seed's box (:data:`xwing.model.keypoints.SEED_BOX`)
 and its four cannon tips sit at the seed's laser origins; which part touches
@@ -264,7 +264,7 @@ def _fuselage_profile(y: float) -> tuple[float, float, float]:
 
 
 def xwing_mesh() -> Mesh:
-    """The procedural X-wing (about 3,000 triangles) whose box is the seed's box.
+    """The procedural X-wing (about 2,600 triangles) whose box is the seed's box.
 
     Fuselage with a blunt nose, cockpit canopy and astromech droid on top (+z),
     four wings in the seed's near-closed S-foil attitude (upper pair at z > 0,

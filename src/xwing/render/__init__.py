@@ -1,12 +1,14 @@
-"""The data engine: the ship's mesh, a headless renderer, and seed-format data.
+"""The data engine: a headless renderer of the ship's mesh, and seed-format data.
 
-Modules: :mod:`.mesh` (numpy only: the procedural X-wing, user meshes),
-:mod:`.gl` (moderngl on headless EGL, imported lazily via :func:`make_renderer`),
-:mod:`.appearance` (materials, lights), :mod:`.background` (nebulae, star
-fields, user images), :mod:`.effects` (sensor effects), :mod:`.sampler` (the
-documented pose distribution), :mod:`.generator` (one labelled sample at a
-time, on the fly or for disk), :mod:`.writer` (resumable, sharded datasets),
-:mod:`.sequence` (smooth flights and video) and :mod:`.cli` (``xwing render``).
+The mesh itself (the procedural X-wing, user meshes) is :mod:`xwing.model.mesh`
+(numpy only). Modules here: :mod:`.gl` (moderngl on headless EGL, imported lazily
+via :func:`make_renderer`), :mod:`.appearance` (materials, lights),
+:mod:`.background` (nebulae, star fields, user images), :mod:`.effects` (sensor
+effects), :mod:`.sampler` (the documented pose distribution), :mod:`.generator`
+(one labelled sample at a time, on the fly or for disk), :mod:`.writer`
+(resumable, sharded datasets), :mod:`.sequence` (smooth flights and video) and
+:mod:`.compare` (``docs/ship_vs_seed.png``). The command ``xwing render`` is
+:mod:`xwing.cli.render`; more in ``docs/data.md``.
 
     >>> from xwing.render import GeneratorConfig, SampleGenerator
     >>> gen = SampleGenerator(GeneratorConfig(seed=1, view="crop"))
@@ -18,7 +20,7 @@ Importing this package loads neither moderngl nor trimesh.
 from __future__ import annotations
 
 _LAZY = {
-    "Mesh": "mesh", "xwing_mesh": "mesh", "load_mesh": "mesh",
+    "Mesh": "xwing.model.mesh", "xwing_mesh": "xwing.model.mesh", "load_mesh": "xwing.model.mesh",
     "GeneratorConfig": "generator", "SampleGenerator": "generator", "GeneratedSample": "generator",
     "RenderedDataset": "generator",
     "PoseSampler": "sampler", "PoseSamplerConfig": "sampler",
@@ -39,7 +41,9 @@ def __getattr__(name):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        module = _LAZY[name]
+        return getattr(importlib.import_module(module if module.startswith("xwing.") else f".{module}", __name__),
+                       name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

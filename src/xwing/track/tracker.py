@@ -18,8 +18,9 @@ The crop at the predicted pose *is* the zoomed pass of :mod:`xwing.infer.estimat
 the ship fills the input whatever its size in the frame, so tracking needs no
 extra refinement pass. Statuses: ``tracked`` (measured in the crop at the
 predicted pose), ``predicted`` (the measurement jumped; the motion model's pose),
-``detected`` (found by a full-frame search), ``lost`` (no pose; never an exception). ``per_frame=True`` turns all of it off: every frame
-is estimated on its own.
+``detected`` (found by a full-frame search), ``lost`` (no pose; never an
+exception). ``per_frame=True`` turns all of it off: every frame is estimated on
+its own. The measured modes and how the defaults were chosen: ``docs/tracking.md``.
 
 Filters (``TrackerConfig.filter``, :mod:`xwing.track.filters`): ``alphabeta`` (default) or
 ``oneeuro``; ``smooth`` scales their strength (0: off).
@@ -56,14 +57,11 @@ class TrackerConfig(SavedConfig):
         filter: "alphabeta" (constant-velocity, no lag on steady motion; default) or
             "oneeuro" (plain adaptive low-pass).
         min_cutoff_hz, beta_rot, beta_trans, d_cutoff_hz: adaptive-gain parameters (see the
-            filters); defaults measured with the oracle (1 px noise, 2 % outliers) on the
-            renderer's flights (seeds 11-13): lower rotation error and jitter than no smoothing.
+            filters); the defaults were chosen on rendered flights (``docs/tracking.md``).
         noise_ref: alphabeta only: a measurement's angular noise (rad), estimated as its
             reprojection RMS over the ship's size in pixels, divides the minimum cut-off
             by ``noise / noise_ref`` (clipped to 0.1-10): precise measurements are smoothed
-            less. With the oracle at 0.3 px noise this removed the lag that plain smoothing
-            added (rotation error 0.38 vs 0.56 deg on the renderer's flight 11) and kept
-            its gain at 1-2 px; 0: off.
+            less, which removes the lag plain smoothing adds to good measurements; 0: off.
         max_jump_deg, max_jump_rel: a measurement further than this from the prediction
             (rotation; translation relative to the distance) is rejected.
         per_frame: no tracking: every frame on its own.

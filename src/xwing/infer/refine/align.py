@@ -18,54 +18,28 @@ Per iteration, at the current pose ``T``:
    ``dM/dxi = -grad M . du/dxi`` from each boundary pixel's 3D point (depth from the
    raster). The blur ``G_s`` goes coarse to fine (wide basin first, exact last).
 
-Two stages share that loop. The coarse one (blur 6 then 3 crop px, 2x2
-supersampling, colour means over 31 px windows that skip 3 px either side of the
-outline, a 5x weaker prior) brings starts up to ~10 px back; the fine one (blur
-1.5, 0.7, 0, 11 px windows) fits. The fine stage starts from the coarse result
-or from the initial pose, whichever its cost finds better: the heavy blur spreads
-the colour model's errors inside the ship (dark panels, stripes) into the fit,
-and from the true pose the coarse stage alone drifts ~1 px. Crop pixels outside
-the image carry no weight (a truncated ship's crop is otherwise black there,
-which the wide windows take for background: 0.59 -> 0.15 px mean on the
-truncated unit test).
-
-Measured (``xwing.eval.bench.align_basin``-style starts, mean box-corner error, median
-final px / accepted; tuned on seed 4242, 12-16 samples; 2-core CPU shared with a
-training job, so ms are rough):
-
-* before: 1 px -> 0.45, 3 -> 0.54, 6 -> 1.33 (raw, ungated), 12 -> 10.5; ~155 ms.
-* prior 0.05 -> 0 alone: 6 px -> 0.79, but 1 px -> 0.50. The prior (std ~3 px
-  per corner coordinate) pulled far starts back; now 0.02 (fine), 0.01 (coarse).
-* an extra sigma-6 level on the old schedule: 6 px -> 0.65, 1 px -> 0.53.
-* coarse crop at lower resolution (96 px, fill 0.5, blur 4/2): dropped. From the
-  true pose it drifted 3.8 px (local colour) / 18 px (crop-wide colour means)
-  without a prior, 1-3 px with one, and got stuck near the start; at the fine
-  crop's resolution the same stage drifts ~1 px.
-* coarse colour model: local 11 px windows (6 px -> 2.0 after the coarse stage,
-  12 -> 7.6), crop-wide means (2.2 / 3.8, but 2 px bias from the true pose, up to
-  30 px on thin nose-on ships), RGB histogram posteriors (8 bins: 7.8 / 12.8,
-  dropped), 31 px windows with a 3 px margin (1.0 / 2.8: kept; 41 px / 4 px:
-  1.1 / 4.2).
-* blur 8/4 instead of 6/3: 12 px -> 0.93 but 6 px -> 0.55 (75 % < 1 px vs 92 %).
-* picking the fine stage's start (2 extra evaluations): 1 px 0.49 -> 0.48,
-  share < 1 px 94 -> 100 %.
-* kept, seed 4242 (16 samples): 1 px -> 0.48, 3 -> 0.52, 6 -> 0.53 (88 % < 1 px),
-  12 -> 1.26 (50 % < 1 px, 62 % accepted); ~220 ms (same load: ~155 before).
-  Not tried: an edge/chamfer stage, multi-start.
+Two stages share that loop. The coarse one (strong blur, 2x2 supersampling,
+wide colour windows that skip a margin either side of the outline, a weaker
+prior) is the basin: it brings far starts back. The fine one (little or no blur,
+narrow windows) fits. The fine stage starts from the coarse result or from the
+initial pose, whichever its cost finds better: the heavy blur spreads the colour
+model's errors inside the ship (dark panels, stripes) into the fit, so the coarse
+stage alone drifts from a start that was already good. Crop pixels outside the
+image carry no weight: a truncated ship's crop is black there, which the wide
+windows would take for background. The settings are :class:`AlignConfig`.
 
 Two figures let callers reject a failed alignment instead of reporting it: the
 quality (the contrast-weighted share of band pixels the final silhouette
 explains) and the edge score (image gradient on the model's outline over that
-2-4 px away from it, at native resolution). The colour model adapts to
-wherever the silhouette is, so quality alone also accepts poses several pixels
-off; the edge score does not: measured on 30 rendered images, its median is 4.6
-at the true pose, 4.3 / 2.3 / 1.2 / 0.95 at 1 / 3 / 6 / 12 px off (10th
-percentile 2.9 at the true pose, 90th 2.2 at 6 px off). Both gates, not a
-bound on the pose's motion, keep wrong poses out: on the tuning set every
-alignment ending > 8 px off had edge score < 1.9 and quality < 0.8, while all
-those ending < 1 px off scored > 2.09 and 0.84; what still passes is 1-3 px off
-(``max_shift_px`` is only a sanity bound now: the old 5 px bound rejected every
-correct alignment from a 6 px start).
+2-4 px away from it, at native resolution). The colour model adapts to wherever
+the silhouette is, so quality alone also accepts poses several pixels off; the
+edge score does not. Both gates, not a bound on the pose's motion, keep wrong
+poses out (``max_shift_px`` is only a sanity bound: a bound of the basin's size
+would reject exactly the alignments that came back from far).
+
+The experiment log behind these choices, the edge score's figures and the
+convergence basin are in ``docs/refinement.md``.
+
 Numpy + OpenCV only.
 """
 

@@ -29,11 +29,9 @@ def _compensate_fill_rule(tri: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``round(x_right)`` inclusive, and the rows from ``round(y_min)`` to
     ``round(y_max)``: about half a pixel more than the pixels whose centres are
     inside, on every side. Moving each edge inward by ``0.5 max(|n_x|, |n_y|)``
-    along its normal cancels that (measured on 400 random triangles: the filled
-    count drops from +33 to +2 pixels against the exact centre-inside count, with
-    the remaining differences scattered one pixel either side of the edges), so
-    silhouettes come out unbiased. Returns the shrunk triangles and a (F,) mask of those still valid
-    (slivers thinner than the offset vanish; they covered no pixel centre anyway).
+    along its normal cancels that, so silhouettes come out unbiased (the check is in
+    ``docs/refinement.md``). Returns the shrunk triangles and a (F,) mask of those still
+    valid (slivers thinner than the offset vanish; they covered no pixel centre anyway).
     """
     P = tri.astype(np.float64)
     e = np.roll(P, -1, axis=1) - P  # (F, 3, 2) edge i from P_i to P_i+1
