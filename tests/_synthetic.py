@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from xwing.geometry.camera import seed_camera, model_matrix_from_T_cam_obj
-from xwing.io.dataset import save_camera_info, write_sample
-from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.geometry.camera import model_matrix_from_T_cam_obj, seed_camera
 from xwing.geometry.pose import make_T, rotvec_to_R
 from xwing.geometry.projection import project_points
+from xwing.io.dataset import save_camera_info, write_sample
+from xwing.model.keypoints import SEED_BOX_CORNERS
 
 # Faces of the box as corner indices (seed order: bit0 x, bit1 y, bit2 z).
 _FACES = [((0, 1, 3, 2), (40, 40, 160)), ((4, 5, 7, 6), (200, 60, 60)), ((0, 1, 5, 4), (60, 180, 60)),

@@ -12,20 +12,28 @@ dependencies when used.
 
 __version__ = "0.1.0"
 
-from xwing.geometry.camera import (Camera, K_from_gl_projection, T_cam_obj_from_model_matrix, gl_projection_from_K, model_matrix_from_T_cam_obj, seed_camera)
-from xwing.io.calibration import load_camera, load_camera_info
-from xwing.io.dataset import SeedDataset, load_matrix, save_camera_info, save_matrix, write_sample
 from xwing.errors import XwingError
-from xwing.model.symmetry import MIRROR_PAIRS
-from xwing.model.keypoints import SEED_BOX_CORNERS, SEED_LASERS, box_corners_of_points
+from xwing.geometry import metrics
+from xwing.geometry.camera import (
+    Camera,
+    K_from_gl_projection,
+    T_cam_obj_from_model_matrix,
+    gl_projection_from_K,
+    model_matrix_from_T_cam_obj,
+    seed_camera,
+)
+from xwing.geometry.crop import CropMap, crop_around, letterbox
 from xwing.geometry.pnp import PnPResult, solve_pnp
 from xwing.geometry.projection import project_points
-from xwing.geometry.crop import CropMap, crop_around, letterbox
-from xwing.geometry import metrics
+from xwing.io.calibration import load_camera, load_camera_info
+from xwing.io.dataset import SeedDataset, load_matrix, save_camera_info, save_matrix, write_sample
+from xwing.model.keypoints import SEED_BOX_CORNERS, SEED_LASERS, box_corners_of_points
+from xwing.model.symmetry import MIRROR_PAIRS
 
 __all__ = [
-    "Camera", "CropMap", "PnPResult", "crop_around", "letterbox", "metrics", "solve_pnp", "K_from_gl_projection", "MIRROR_PAIRS", "SEED_BOX_CORNERS", "SEED_LASERS", "SeedDataset",
-    "T_cam_obj_from_model_matrix", "XwingError", "box_corners_of_points", "gl_projection_from_K",
-    "load_camera", "load_camera_info", "load_matrix", "model_matrix_from_T_cam_obj", "project_points",
-    "save_camera_info", "save_matrix", "seed_camera", "write_sample",
+    "MIRROR_PAIRS", "SEED_BOX_CORNERS", "SEED_LASERS", "Camera", "CropMap", "K_from_gl_projection", "PnPResult",
+    "SeedDataset", "T_cam_obj_from_model_matrix", "XwingError", "box_corners_of_points", "crop_around",
+    "gl_projection_from_K", "letterbox", "load_camera", "load_camera_info", "load_matrix", "metrics",
+    "model_matrix_from_T_cam_obj", "project_points", "save_camera_info", "save_matrix", "seed_camera",
+    "solve_pnp", "write_sample",
 ]

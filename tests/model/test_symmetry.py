@@ -6,8 +6,16 @@ from xwing.geometry.camera import seed_camera
 from xwing.geometry.pose import make_T, rotvec_to_R
 from xwing.geometry.projection import project_points
 from xwing.model.keypoints import SEED_BOX_CORNERS, point_set
-from xwing.model.symmetry import (MIRROR_SIGNS, ROLL180_SIGNS, T_ROLL180, choose_roll, pick_roll, rolled,
-                                  symmetry_permutation, top_faces_camera)
+from xwing.model.symmetry import (
+    MIRROR_SIGNS,
+    ROLL180_SIGNS,
+    T_ROLL180,
+    choose_roll,
+    pick_roll,
+    rolled,
+    symmetry_permutation,
+    top_faces_camera,
+)
 
 
 def _face_on(top: bool) -> np.ndarray:

@@ -19,14 +19,16 @@ from xwing.errors import XwingError
 COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("xwing.cli.inspect", "summarise a seed-format dataset and draw its labels on a contact sheet"),
     "train": ("xwing.cli.train", "train the keypoint network (rendered on the fly or seed-format folders)"),
-    "train-side": ("xwing.cli.train_side", "train the top/bottom classifier that settles the ship's roll (models/xwing.side.npz)"),
+    "train-side": ("xwing.cli.train_side",
+                   "train the top/bottom classifier that settles the ship's roll (models/xwing.side.npz)"),
     "export": ("xwing.cli.export", "export a checkpoint to ONNX (dynamic batch and size, metadata inside)"),
     "eval": ("xwing.cli.eval", "keypoint and pose accuracy of a model on a labelled dataset (metrics.json, report)"),
     "predict": ("xwing.cli.predict", "pose of the ship in single images: keypoints, pose, overlay PNG"),
     "track": ("xwing.cli.track", "track the ship's 6-DoF pose in a video; overlays and the pewpew laser animation"),
     "demo": ("xwing.cli.demo", "the shipped model on the bundled flight clip -> out/demo/"),
     "render": ("xwing.cli.render", "render seed-format training data or flight sequences"),
-    "bench": ("xwing.cli.bench", "our pipeline against the seed's recipe: speed, accuracy, alignment basin (bench.json/md)"),
+    "bench": ("xwing.cli.bench",
+              "our pipeline against the seed's recipe: speed, accuracy, alignment basin (bench.json/md)"),
 }
 
 

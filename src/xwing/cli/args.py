@@ -15,6 +15,7 @@ from pathlib import Path
 from xwing.defaults import DEFAULT_MODEL, DEFAULT_REFINE, DEFAULT_THREADS
 from xwing.errors import XwingError
 from xwing.infer.detector import load_detector
+from xwing.infer.estimator import PipelineConfig
 from xwing.infer.refine import REFINE_MODES
 
 MODEL_HELP = ("ONNX model from `xwing export`, a training checkpoint (.pt, needs the training extras), or "
@@ -68,8 +69,6 @@ def add_estimator_arguments(parser: argparse.ArgumentParser) -> None:
 
 def pipeline_config(args):
     """The :class:`~xwing.infer.estimator.PipelineConfig` of the shared arguments."""
-    from xwing.infer.estimator import PipelineConfig
-
     return PipelineConfig(input_size=args.input_size, refine=args.refine, mesh=args.mesh,
                           fit_seed_box=args.fit_seed_box, side=args.side)
 

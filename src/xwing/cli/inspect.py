@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from xwing.io.dataset import SeedDataset
-from xwing.io.atomic import atomic_write_bytes, atomic_write_json
 from xwing.errors import XwingError
-from xwing.model.keypoints import SEED_BOX_CORNERS
 from xwing.geometry.pose import rotation_angle_deg
-from xwing.geometry.projection import in_image
+from xwing.geometry.projection import in_image, project_points
+from xwing.io.atomic import atomic_write_bytes, atomic_write_json
+from xwing.io.dataset import SeedDataset
+from xwing.io.draw import contact_sheet, draw_box, draw_label
+from xwing.model.keypoints import SEED_BOX_CORNERS
 
 MAX_TILES = 64
 
@@ -40,7 +41,6 @@ def summarize(ds: SeedDataset, progress: bool = True) -> dict:
         T = ds.T_cam_obj(i)
         dist.append(float(np.linalg.norm(T[:3, 3])))
         rot.append(rotation_angle_deg(ds.model_matrix(i)[:3, :3]))
-        from xwing.geometry.projection import project_points
 
         vis = in_image(project_points(SEED_BOX_CORNERS, T, cam.K, cam.dist), cam.width, cam.height)
         outside += int(not vis.all())
@@ -62,8 +62,6 @@ def summarize(ds: SeedDataset, progress: bool = True) -> dict:
 def contact_sheet_image(ds: SeedDataset, tiles: int = MAX_TILES, tile_size: int = 256) -> np.ndarray:
     """(H, W, 3) RGB grid of up to ``tiles`` samples with their projected boxes."""
     import cv2
-
-    from xwing.io.draw import contact_sheet, draw_box, draw_label
 
     n = min(tiles, MAX_TILES, len(ds))
     picks = np.unique(np.linspace(0, len(ds) - 1, n).round().astype(int))
@@ -90,7 +88,8 @@ def format_summary(s: dict) -> str:
         f"image size      {s['image_size'][0]} x {s['image_size'][1]}",
         f"camera          fx {K[0, 0]:.3f}  fy {K[1, 1]:.3f}  cx {K[0, 2]:.3f}  cy {K[1, 2]:.3f}  "
         f"hfov {s['camera']['hfov_deg']:.2f} deg",
-        f"distance        {s['distance']['min']:.3f} .. {s['distance']['max']:.3f} (median {s['distance']['median']:.3f})",
+        f"distance        {s['distance']['min']:.3f} .. {s['distance']['max']:.3f} "
+        f"(median {s['distance']['median']:.3f})",
         f"rotation        {s['rotation_from_identity_deg']['min']:.1f} .. "
         f"{s['rotation_from_identity_deg']['max']:.1f} deg from identity",
         f"corner outside  {100 * s['share_corner_outside']:.1f} % of samples "

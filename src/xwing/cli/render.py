@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 from xwing.errors import XwingError
+from xwing.geometry.camera import seed_camera
+from xwing.io.calibration import load_camera
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -74,9 +76,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _camera(args):
-    from xwing.io.calibration import load_camera
-    from xwing.geometry.camera import seed_camera
-
     if args.camera is None:
         size = args.size or 256
         if size < 16:

@@ -146,11 +146,11 @@ class Camera:
         """OpenGL projection (4, 4) for the renderer (distortion is not rendered)."""
         return gl_projection_from_K(self.K, self.width, self.height, self.near, self.far)
 
-    def with_K(self, K: np.ndarray, width: int, height: int) -> "Camera":
+    def with_K(self, K: np.ndarray, width: int, height: int) -> Camera:
         """Same camera (distortion, view, clip planes) with new intrinsics and size."""
         return Camera(K, width, height, self.dist, self.view_matrix, self.near, self.far)
 
-    def resized(self, width: int, height: int) -> "Camera":
+    def resized(self, width: int, height: int) -> Camera:
         """This camera for an image resized to ``width`` x ``height``.
 
         Each axis maps pixel centres as ``u' = (u + 0.5) s - 0.5`` with
@@ -161,7 +161,7 @@ class Camera:
         S = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1.0]])
         return self.with_K(S @ self.K, width, height)
 
-    def for_frame_size(self, width: int, height: int) -> "Camera":
+    def for_frame_size(self, width: int, height: int) -> Camera:
         """This camera carried to another frame size keeping the horizontal field
         of view, square pixels and the principal point at the image centre.
 
@@ -203,7 +203,7 @@ class Camera:
                 "near": self.near, "far": self.far}
 
     @classmethod
-    def from_dict(cls, d: dict, source: str | Path = "camera") -> "Camera":
+    def from_dict(cls, d: dict, source: str | Path = "camera") -> Camera:
         try:
             K = np.asarray(d["K"], dtype=np.float64)
             width, height = int(d["width"]), int(d["height"])

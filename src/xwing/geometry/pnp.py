@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from xwing.geometry.camera import Camera
 from xwing.geometry.pose import make_T, rotation_angle_deg, rotvec_to_R, se3_exp, transform_points
 from xwing.geometry.projection import projection_jacobian
 
@@ -238,7 +239,6 @@ def _undistorted(uv: np.ndarray, K: np.ndarray, dist: np.ndarray | None) -> np.n
     """Distorted pixels (N, 2) -> ideal pinhole pixels under ``K``; ``uv`` itself without distortion."""
     if dist is None or not np.size(dist) or not np.any(np.asarray(dist) != 0):
         return uv
-    from xwing.geometry.camera import Camera
 
     return Camera(K, 1, 1, dist).undistort_points(uv)
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from xwing.errors import XwingError
+from xwing.geometry.camera import Camera
 from xwing.infer.codec import HeatmapCodec, sigmoid
 from xwing.model.symmetry import resolve_roll
 
@@ -148,8 +149,6 @@ class OnnxDetector:
     def camera(self):
         """The training :class:`~xwing.geometry.camera.Camera` (for videos of unknown calibration)."""
         if self._camera is None:
-            from xwing.geometry.camera import Camera
-
             self._camera = Camera.from_dict(self.meta["camera"], source=self.path)
         return self._camera
 

@@ -41,14 +41,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xwing.geometry.camera import Camera
 from xwing.config import SavedConfig
-from xwing.geometry.crop import CropMap, crop_for_points, letterbox
 from xwing.errors import XwingError
+from xwing.geometry.camera import Camera
+from xwing.geometry.crop import CropMap, crop_around, crop_for_points, letterbox
 from xwing.geometry.pnp import angle_between_deg, planar_alternatives, reprojection_errors, solve_pnp
 from xwing.geometry.projection import project_points
 from xwing.infer.refine import REFINE_MODES
 from xwing.infer.result import PassResult, PoseEstimate
+from xwing.infer.side import SideClassifier, side_file_for
 from xwing.model.object import ObjectModel
 from xwing.model.symmetry import pick_roll
 
@@ -191,8 +192,6 @@ class PoseEstimator:
         crop = crop_for_points(uv, size, fill=fill or self.crop_fill)
         if crop.scale > max_scale:
             centre = crop.crop_to_image(np.array([[(size - 1) / 2.0, (size - 1) / 2.0]]))[0]
-            from xwing.geometry.crop import crop_around
-
             crop = crop_around(centre, size / max_scale, size)
         return crop
 
@@ -367,8 +366,6 @@ def _training_fill(detector) -> float:
 def _load_side(spec: str, detector):
     """``PipelineConfig.side`` -> a :class:`~xwing.infer.side.SideClassifier` or None."""
     from pathlib import Path
-
-    from xwing.infer.side import SideClassifier, side_file_for
 
     if spec in ("", "none"):
         return None

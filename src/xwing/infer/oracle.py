@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from xwing.errors import XwingError
 from xwing.geometry.camera import Camera, seed_camera
 from xwing.geometry.crop import CropMap
-from xwing.infer.detector import Detection
+from xwing.geometry.projection import project_points
+from xwing.infer.detector import Detection, OnnxDetector
 from xwing.model.keypoints import SEED_BOX_CORNERS
 from xwing.model.symmetry import ROLL180_SIGNS, symmetry_permutation
-from xwing.geometry.projection import project_points
 
 
 class OracleDetector:
@@ -82,11 +83,9 @@ class OracleDetector:
         self.calls = 0
 
     @classmethod
-    def from_spec(cls, spec: str, threads: int | None = None, **kwargs) -> "OracleDetector":
+    def from_spec(cls, spec: str, threads: int | None = None, **kwargs) -> OracleDetector:
         """``"oracle"`` or ``"oracle:noise=1,outliers=0.05,flips=0.1,seed=3,size=128,net=m.onnx"``
         -> detector (``net``: a real model whose cost each call pays, see ``cost_model``)."""
-        from xwing.errors import XwingError
-
         names = {"noise": "noise_px", "outliers": "outlier_rate", "outlier_px": "outlier_px",
                  "seed": "seed", "size": "input_size", "margin": "margin", "flips": "flip_rate"}
         _, _, rest = spec.partition(":")
@@ -94,8 +93,6 @@ class OracleDetector:
             key, _, value = item.partition("=")
             key = key.strip()
             if key == "net":
-                from xwing.infer.detector import OnnxDetector
-
                 kwargs["cost_model"] = OnnxDetector(value, threads=threads)
                 continue
             if key not in names:

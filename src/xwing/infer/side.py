@@ -120,7 +120,7 @@ class SideClassifier:
             raise XwingError(f"not a side classifier (missing {e.args[0]})", source or None) from None
 
     @classmethod
-    def load(cls, path: str | Path) -> "SideClassifier":
+    def load(cls, path: str | Path) -> SideClassifier:
         path = Path(path)
         if not path.is_file():
             raise XwingError("side classifier file not found", path)

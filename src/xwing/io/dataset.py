@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from xwing.geometry.camera import Camera, T_cam_obj_from_model_matrix
-from xwing.io.calibration import camera_from_camera_info
 from xwing.errors import XwingError
-from xwing.io.atomic import atomic_write_bytes, atomic_write_text
-from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.geometry.camera import Camera, T_cam_obj_from_model_matrix
 from xwing.geometry.pose import is_rigid
 from xwing.geometry.projection import in_image, project_points
+from xwing.io.atomic import atomic_write_bytes, atomic_write_text
+from xwing.io.calibration import _read_json, camera_from_camera_info
+from xwing.model.keypoints import SEED_BOX_CORNERS
 
 CAMERA_INFO = "camera_info.json"
 _IMAGE_RE = re.compile(r"^(\d+)\.(jpg|jpeg|png)$", re.IGNORECASE)
@@ -182,7 +182,6 @@ class SeedDataset:
         if not info_path.is_file():
             raise XwingError(f"missing {CAMERA_INFO}", self.root)
         height, width = self._image_size(self._files[self.indices[0]])
-        from xwing.io.calibration import _read_json
 
         self.camera = camera_from_camera_info(_read_json(info_path), width, height, source=info_path)
 

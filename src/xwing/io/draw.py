@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from xwing.model.keypoints import BOX_EDGES
 from xwing.geometry.projection import project_points
+from xwing.model.keypoints import BOX_EDGES
 
 _SHIFT = 4  # 1/16 px drawing precision
 GREEN, RED, BLUE, YELLOW, WHITE = (0, 255, 0), (255, 64, 64), (64, 128, 255), (255, 220, 0), (255, 255, 255)

@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from xwing.errors import XwingError
-from xwing.model.keypoints import SEED_LASERS
 from xwing.geometry.projection import project_points
+from xwing.model.keypoints import SEED_LASERS
 
 PERIOD = 25
 FIRE_WINDOW = 5

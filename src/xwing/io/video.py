@@ -24,16 +24,17 @@ from __future__ import annotations
 import queue
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
-from xwing.geometry.camera import Camera, T_cam_obj_from_model_matrix
-from xwing.io.calibration import load_camera_info
 from xwing.errors import XwingError
+from xwing.geometry.camera import Camera, T_cam_obj_from_model_matrix
 from xwing.io.atomic import AtomicFile
+from xwing.io.calibration import load_camera_info
+from xwing.io.dataset import load_matrix, read_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_NAME = "video.mp4"
@@ -154,8 +155,6 @@ def _open_video(path: Path, spec: str, kind: str = "video") -> FrameSource:
 
 
 def _image_frames(files: list[Path], width: int, height: int) -> Iterator[np.ndarray]:
-    from xwing.io.dataset import read_image
-
     for f in files:
         img = read_image(f)
         if img.shape[:2] != (height, width):
@@ -164,8 +163,6 @@ def _image_frames(files: list[Path], width: int, height: int) -> Iterator[np.nda
 
 
 def _read_truth(root: Path, camera: Camera | None) -> dict[int, np.ndarray]:
-    from xwing.io.dataset import load_matrix
-
     if camera is None:
         return {}
     truth = {}
@@ -197,7 +194,6 @@ def open_source(spec: str | Path) -> FrameSource:
                    key=_natural_key)
     if not files:
         raise XwingError(f"no images ({', '.join(IMAGE_SUFFIXES)}) and no {VIDEO_NAME} in this directory", path)
-    from xwing.io.dataset import read_image
 
     h, w = read_image(files[0]).shape[:2]
     src = FrameSource(spec, "images", w, h, 30.0, len(files), _open=lambda: _image_frames(files, w, h))

@@ -27,8 +27,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from xwing.geometry.camera import seed_camera
 from xwing.geometry.projection import in_image, project_points
 from xwing.infer.codec import HeatmapCodec
+from xwing.io.dataset import SeedDataset
 from xwing.learn.augment import AugmentConfig, augment
 from xwing.model.keypoints import PointSet
 from xwing.model.symmetry import side_of
@@ -86,8 +88,6 @@ class FolderDataset(Dataset):
 
     def __init__(self, roots, pts: PointSet, codec: HeatmapCodec, size: int, seed: int = 0,
                  aug: AugmentConfig | None = None, subset: slice | None = None):
-        from xwing.io.dataset import SeedDataset
-
         self.sets = [SeedDataset(r, points=pts.points_3d) for r in ([roots] if isinstance(roots, (str, Path))
                                                                      else roots)]
         self.index = [(si, i) for si, ds in enumerate(self.sets) for i in range(len(ds))]
@@ -140,7 +140,6 @@ class RenderedDataset(Dataset):
 
     def generator(self):
         if self._gen is None or self._pid != os.getpid():
-            from xwing.geometry.camera import seed_camera
             from xwing.render.generator import GeneratorConfig, SampleGenerator
 
             self._gen = SampleGenerator(GeneratorConfig(**self.generator_config), self.camera or seed_camera())

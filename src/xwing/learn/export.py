@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from xwing.errors import XwingError
-from xwing.infer.detector import META_FORMAT, META_KEY
+from xwing.infer.detector import META_FORMAT, META_KEY, OnnxDetector
+from xwing.infer.latency import onnx_latency
 from xwing.io.atomic import AtomicFile
 from xwing.learn.checkpoint import describe, load_checkpoint, model_from_checkpoint
 from xwing.learn.net import MEAN_RGB, STD_RGB, ExportWrapper
@@ -117,9 +118,6 @@ def _check(path: Path, wrapper, size: int, verbose: bool) -> float:
 
 def benchmark(path: str | Path, sizes=(128, 160, 256), repeats: int = 50, threads: int = 0) -> dict:
     """Median batch-1 latency (ms) of the ONNX model alone and with decoding, per input size."""
-    from xwing.infer.detector import OnnxDetector
-    from xwing.infer.latency import onnx_latency
-
     det = OnnxDetector(path, threads=threads or None)
     rng = np.random.default_rng(0)
     out = {}

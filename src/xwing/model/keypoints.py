@@ -14,8 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xwing.model.symmetry import (MIRROR_PAIRS, MIRROR_SIGNS, ROLL180_PAIRS, ROLL180_SIGNS, pairs_to_permutation,
-                                 symmetry_permutation)
+from xwing.model.symmetry import (
+    MIRROR_PAIRS,
+    MIRROR_SIGNS,
+    ROLL180_PAIRS,
+    ROLL180_SIGNS,
+    pairs_to_permutation,
+    symmetry_permutation,
+)
 
 #: (8, 3) the seed's box corners, in the seed's order.
 SEED_BOX_CORNERS = np.array([
@@ -101,7 +107,7 @@ class PointSet:
                 "roll180_perm": np.asarray(self.roll180_perm).tolist()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PointSet":
+    def from_dict(cls, d: dict) -> PointSet:
         return cls(d["name"], np.asarray(d["points_3d"], np.float64), np.asarray(d["mirror_perm"], np.int64),
                    np.asarray(d["roll180_perm"], np.int64))
 

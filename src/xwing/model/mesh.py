@@ -99,7 +99,7 @@ class Mesh:
         v = self.vertices.astype(np.float64)[self.faces[f]]  # (n, 3 corners, 3)
         return np.einsum("nk,nkd->nd", w, v), f
 
-    def transformed(self, scale: np.ndarray, offset: np.ndarray) -> "Mesh":
+    def transformed(self, scale: np.ndarray, offset: np.ndarray) -> Mesh:
         """``v * scale + offset`` per axis (normals re-derived for non-uniform scale)."""
         scale = np.asarray(scale, dtype=np.float64) * np.ones(3)
         v = self.vertices.astype(np.float64) * scale + offset

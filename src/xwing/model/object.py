@@ -36,7 +36,7 @@ class ObjectModel:
     lasers: np.ndarray
 
     @classmethod
-    def load(cls, mesh_path: str = "", fit_seed_box: bool = False) -> "ObjectModel":
+    def load(cls, mesh_path: str = "", fit_seed_box: bool = False) -> ObjectModel:
         """The object model of ``mesh_path`` ("" : the procedural X-wing, numpy only; a file
         is read with trimesh, ``xwing[render]``), built once per process."""
         return _load(str(mesh_path or ""), bool(fit_seed_box))

@@ -19,6 +19,8 @@ Importing this package loads neither moderngl nor trimesh.
 
 from __future__ import annotations
 
+from xwing.render.gl import Renderer
+
 _LAZY = {
     "Mesh": "xwing.model.mesh", "xwing_mesh": "xwing.model.mesh", "load_mesh": "xwing.model.mesh",
     "GeneratorConfig": "generator", "SampleGenerator": "generator", "GeneratedSample": "generator",
@@ -32,8 +34,6 @@ def make_renderer(camera, mesh=None, samples: int = 4):
     """A :class:`xwing.render.gl.Renderer` for ``camera`` and ``mesh`` (default: the
     procedural X-wing); ``samples`` anti-aliasing samples per pixel (0: exact coverage).
     moderngl is imported here, not at package import."""
-    from xwing.render.gl import Renderer
-
     return Renderer(camera, mesh, samples=samples)
 
 

@@ -15,20 +15,20 @@ from pathlib import Path
 
 import numpy as np
 
+from xwing.geometry.camera import T_cam_obj_from_model_matrix, seed_camera
+from xwing.geometry.projection import project_points
+from xwing.io.dataset import read_image
+from xwing.io.draw import draw_box, draw_label
+from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.render import make_renderer
+from xwing.render.background import BackgroundBank
+
 REFERENCE = Path(__file__).resolve().parents[3] / "tests" / "data" / "seed_reference"
 
 
 def ship_vs_seed(reference: str | Path = REFERENCE) -> np.ndarray:
     """(512, 1024, 3) RGB comparison picture (see the module docstring)."""
     import cv2
-
-    from xwing.geometry.camera import T_cam_obj_from_model_matrix, seed_camera
-    from xwing.io.dataset import read_image
-    from xwing.io.draw import draw_box, draw_label
-    from xwing.model.keypoints import SEED_BOX_CORNERS
-    from xwing.geometry.projection import project_points
-    from xwing.render import make_renderer
-    from xwing.render.background import BackgroundBank
 
     reference = Path(reference)
     cam = seed_camera()

@@ -28,13 +28,14 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
-from xwing.geometry.camera import Camera, seed_camera
 from xwing.config import SavedConfig
+from xwing.geometry.camera import Camera, seed_camera
 from xwing.geometry.crop import CropMap, crop_around
-from xwing.model.keypoints import SEED_BOX, SEED_BOX_CORNERS
 from xwing.geometry.projection import project_points
-from xwing.render.effects import SensorParams, apply_sensor, jpeg_roundtrip
+from xwing.model.keypoints import SEED_BOX, SEED_BOX_CORNERS
 from xwing.model.mesh import Mesh, xwing_mesh
+from xwing.render.appearance import sample_appearance
+from xwing.render.effects import SensorParams, apply_sensor, jpeg_roundtrip
 from xwing.render.sampler import PoseSampler, PoseSamplerConfig
 
 VIEWS = ("full", "crop")
@@ -200,8 +201,6 @@ class SampleGenerator:
     def sample(self, rng: np.random.Generator, jpeg: bool = True) -> GeneratedSample:
         """Draw one sample. ``jpeg=False`` skips the JPEG round trip of full-frame
         images (a writer then encodes once at ``sample.sensor.jpeg_quality``)."""
-        from xwing.render.appearance import sample_appearance
-
         cfg = self.config
         renderer, bank = self._resources()
         pose = self.pose_sampler.sample(rng)

@@ -18,10 +18,11 @@ import os
 
 import numpy as np
 
-from xwing.geometry.camera import Camera, cv_to_gl_pose
 from xwing.errors import XwingError
-from xwing.render.appearance import N_PARTS, Appearance
+from xwing.geometry.camera import Camera, cv_to_gl_pose
+from xwing.geometry.pose import transform_points
 from xwing.model.mesh import Mesh, xwing_mesh
+from xwing.render.appearance import N_PARTS, Appearance
 
 _CONTEXT: tuple[int, object] | None = None  # (pid, moderngl.Context)
 
@@ -94,7 +95,7 @@ void main() {
     col = pow(max(col * exposure, 0.0), vec3(1.0 / 2.2));
     f_color = vec4(col, 1.0);
 }
-""" % {"N": N_PARTS}
+""" % {"N": N_PARTS}  # noqa: UP031 - GLSL is full of braces
 
 _BG_VS = """
 #version 330
@@ -334,8 +335,6 @@ class Renderer:
         """Pixel rectangle ``(x0, y0, x1, y1)`` (end-exclusive) that holds the whole
         projected mesh (bounded by its box corners), None when the mesh misses the
         image, the full frame when a corner is too near the camera to bound it."""
-        from xwing.geometry.pose import transform_points
-
         cam = camera or self.camera
         X = transform_points(T_cam_obj, self._corners)  # (8, 3) camera frame
         if np.all(X[:, 2] <= cam.near):

@@ -41,9 +41,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from xwing.geometry.camera import Camera
-from xwing.model.keypoints import SEED_BOX_CORNERS
 from xwing.geometry.pose import make_T, random_rotation
 from xwing.geometry.projection import in_image, project_points
+from xwing.model.keypoints import SEED_BOX_CORNERS
 
 CATEGORIES = ("inside", "truncated", "cut", "out")
 

@@ -23,12 +23,17 @@ from pathlib import Path
 import numpy as np
 
 from xwing import __version__
+from xwing.errors import XwingError
 from xwing.geometry.camera import Camera, model_matrix_from_T_cam_obj
+from xwing.geometry.pose import make_T, rotvec_to_R
 from xwing.io.atomic import atomic_write_json
 from xwing.io.dataset import save_camera_info, write_sample
-from xwing.errors import XwingError
-from xwing.geometry.pose import make_T, rotvec_to_R
+from xwing.render.appearance import sample_appearance
+from xwing.render.background import BackgroundBank
+from xwing.render.effects import add_noise
 from xwing.render.generator import GeneratorConfig, SampleGenerator
+from xwing.render.gl import renderer_name
+from xwing.render.writer import MeshSource, identity, prepare_output
 
 #: Keyframes (u, v as fractions of the image, depth z): approach, cross, the pass
 #: partly beyond the right border (u > 1), roll, exit.
@@ -112,12 +117,6 @@ def render_sequence(out: str | Path, n_frames: int, config: GeneratorConfig, cam
     """Render one flight into ``out``: frames, poses, camera_info.json, video.mp4, manifest.json."""
     import imageio_ffmpeg
     from tqdm import tqdm
-
-    from xwing.render.appearance import sample_appearance
-    from xwing.render.background import BackgroundBank
-    from xwing.render.effects import add_noise
-    from xwing.render.gl import renderer_name
-    from xwing.render.writer import MeshSource, identity, prepare_output
 
     t0 = time.perf_counter() if t_start is None else t_start
     out = Path(out)

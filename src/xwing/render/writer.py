@@ -19,12 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from xwing import __version__
+from xwing.errors import XwingError
 from xwing.geometry.camera import Camera, model_matrix_from_T_cam_obj
 from xwing.io.atomic import atomic_write_json
 from xwing.io.dataset import sample_complete, save_camera_info, write_sample
-from xwing.errors import XwingError
-from xwing.render.generator import GENERATOR_VERSION, GeneratorConfig, SampleGenerator
 from xwing.model.mesh import Mesh, load_mesh, mesh_summary, xwing_mesh
+from xwing.render import gl
+from xwing.render.generator import GENERATOR_VERSION, GeneratorConfig, SampleGenerator
+from xwing.render.gl import renderer_name
 from xwing.render.sampler import CATEGORIES
 
 
@@ -152,14 +154,12 @@ def _worker_pool(gen: SampleGenerator, mesh_source: MeshSource, out: Path, worke
 
     import cv2
 
-    from xwing.render import gl
-
     method = "fork" if gl._CONTEXT is None and "fork" in mp.get_all_start_methods() else "spawn"
     threads = cv2.getNumThreads()
     try:
         if method == "fork":
             cv2.setNumThreads(1)  # joins OpenCV's pool threads in this process, before any fork
-            gen.bank  # made once here, inherited by every worker
+            _ = gen.bank  # made once here, inherited by every worker
             _WORKER.update(gen=gen)
             initargs = (None, None, None, str(out))
         else:
@@ -172,8 +172,6 @@ def _worker_pool(gen: SampleGenerator, mesh_source: MeshSource, out: Path, worke
 
 
 def _worker_run(indices: list[int]) -> tuple[str, list[tuple[bool, str]]]:
-    from xwing.render.gl import renderer_name
-
     gen, out = _WORKER["gen"], _WORKER["out"]
     results = [write_one(gen, out, i) for i in indices]
     return renderer_name(), results

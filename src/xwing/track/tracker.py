@@ -33,15 +33,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from xwing.errors import XwingError
 from xwing.config import SavedConfig
-from xwing.model.symmetry import T_ROLL180
+from xwing.errors import XwingError
 from xwing.geometry.pose import invert_T, rotation_angle_deg
 from xwing.geometry.projection import project_points
 from xwing.infer.estimator import PoseEstimator
 from xwing.infer.refine import REFINE_MODES
 from xwing.infer.result import PassResult, PoseEstimate
-from xwing.model.symmetry import top_faces_camera
+from xwing.model.symmetry import T_ROLL180, top_faces_camera
 from xwing.track.filters import FILTERS
 
 STATUSES = ("tracked", "predicted", "detected", "lost")

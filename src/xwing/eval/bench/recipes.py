@@ -45,10 +45,10 @@ def export_random(preset: str, out: Path, seed: int = 0) -> Path:
 
     import torch
 
-    from xwing.learn.export import export_onnx
-    from xwing.learn.net import build_net
     from xwing.learn.checkpoint import save_weights
     from xwing.learn.config import SEED_PRESET, TrainConfig
+    from xwing.learn.export import export_onnx
+    from xwing.learn.net import build_net
     from xwing.learn.train import make_parts
 
     cfg = TrainConfig() if preset == "fast" else replace(TrainConfig(), preset="seed", **SEED_PRESET)

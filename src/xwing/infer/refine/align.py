@@ -50,10 +50,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from xwing.config import SavedConfig
-from xwing.geometry.crop import CropMap, crop_for_points
+from xwing.geometry.camera import Camera
+from xwing.geometry.crop import CropMap, crop_around, crop_for_points
+from xwing.geometry.pnp import planar_alternatives
 from xwing.geometry.pose import se3_exp, transform_points
 from xwing.geometry.projection import project_points, projection_jacobian
 from xwing.infer.refine.raster import rasterize
+from xwing.infer.result import PassResult
+from xwing.model.keypoints import box_corners_of_points
 
 
 @dataclass(frozen=True)
@@ -256,8 +260,6 @@ def working_crop(T_cam_obj: np.ndarray, K: np.ndarray, box_corners: np.ndarray, 
     uv = project_points(box_corners, T_cam_obj, K)
     crop = crop_for_points(uv, config.work_size, fill=config.fill)
     if crop.scale > config.max_zoom:
-        from xwing.geometry.crop import crop_around
-
         lo, hi = uv.min(axis=0), uv.max(axis=0)
         crop = crop_around((lo + hi) / 2, config.work_size / config.max_zoom, config.work_size)
     return crop
@@ -271,8 +273,6 @@ def _patch(image_rgb: np.ndarray, K: np.ndarray, crop: CropMap,
     import cv2
 
     if dist is not None and np.size(dist) and np.any(np.asarray(dist) != 0):
-        from xwing.geometry.camera import Camera
-
         cam = Camera(K, image_rgb.shape[1], image_rgb.shape[0], dist)
         ys, xs = np.mgrid[0:crop.height, 0:crop.width].astype(np.float64)
         src = cam.distort_points(crop.crop_to_image(np.stack([xs.ravel(), ys.ravel()], 1)))
@@ -300,8 +300,6 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
     fit).
     """
     import cv2
-
-    from xwing.model.keypoints import box_corners_of_points
 
     corners = box_corners_of_points(vertices)
 
@@ -415,9 +413,6 @@ class AlignRefiner:
 
     def refine(self, estimator, image: np.ndarray, current, tracking: bool = False) -> list:
         import time
-
-        from xwing.geometry.pnp import planar_alternatives
-        from xwing.infer.result import PassResult
 
         t0 = time.perf_counter()
         obj, cam = estimator.object_model, estimator.camera

@@ -2,9 +2,9 @@ import numpy as np
 
 from xwing.geometry.camera import seed_camera
 from xwing.geometry.crop import crop_around, crop_for_points, letterbox
-from xwing.model.keypoints import SEED_BOX_CORNERS
 from xwing.geometry.pose import make_T, random_rotation
 from xwing.geometry.projection import project_points
+from xwing.model.keypoints import SEED_BOX_CORNERS
 
 
 def test_round_trip_is_exact(rng):

@@ -1,11 +1,11 @@
 import numpy as np
 
 from xwing.geometry.camera import Camera, seed_camera
-from xwing.model.keypoints import SEED_BOX_CORNERS
 from xwing.geometry.metrics import rotation_error_deg
 from xwing.geometry.pnp import refine_irls, solve_pnp
 from xwing.geometry.pose import make_T, random_rotation, rotvec_to_R, se3_exp
 from xwing.geometry.projection import project_points
+from xwing.model.keypoints import SEED_BOX_CORNERS
 
 
 def random_pose(rng, cam, dmin=0.6, dmax=2.5):

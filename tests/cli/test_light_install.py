@@ -18,7 +18,7 @@ from _flights import synthetic_flight, write_oracle_sequence
 from xwing.geometry.camera import seed_camera
 from xwing.io.dataset import write_image
 
-MODEL = Path(__file__).resolve().parents[1] / "models" / "xwing.onnx"
+MODEL = Path(__file__).resolve().parents[2] / "models" / "xwing.onnx"
 
 BLOCKER = """
 import sys

@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xwing.cli import main
 from _gl import require_gl  # noqa: E402
-
+from xwing.cli import main
 
 SMALL = ["--size", "64", "--no-progress"]
 
@@ -132,7 +131,6 @@ def test_sequence(tmp_path):
     import imageio.v2 as iio
 
     from xwing.io.dataset import SeedDataset
-
     from xwing.render.sequence import ROLL_SPAN
 
     n = 60
@@ -153,8 +151,8 @@ def test_sequence(tmp_path):
     in_roll = (np.arange(1, n) / (n - 1) > ROLL_SPAN[0]) & (np.arange(1, n) / (n - 1) < ROLL_SPAN[1])
     assert angles[in_roll].mean() > 2 * np.median(angles)
     # Part of the flight is partly out of the frame, and the ship comes close and goes far.
-    from xwing.model.keypoints import SEED_BOX_CORNERS
     from xwing.geometry.projection import in_image, project_points
+    from xwing.model.keypoints import SEED_BOX_CORNERS
 
     partly = [0 < in_image(project_points(SEED_BOX_CORNERS, ds.T_cam_obj(i), ds.camera.K), 64, 64).sum() < 8
               for i in range(n)]

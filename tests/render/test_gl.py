@@ -6,12 +6,12 @@ import pickle
 import numpy as np
 import pytest
 
+from _gl import require_gl  # noqa: E402
 from xwing.geometry.camera import T_cam_obj_from_model_matrix, seed_camera
 from xwing.geometry.pose import make_T
 from xwing.geometry.projection import project_points
 from xwing.model.mesh import xwing_mesh
 from xwing.render.sampler import random_rotation
-from _gl import require_gl  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +103,9 @@ def test_top_view_shows_the_top(ship, seed_reference):
     """At the seed's identity pose the camera looks at the ship's top: the droid's dome
     (the box's +z face) is visible, i.e. depth test and facing are right."""
     require_gl()
+    from xwing.model.mesh import DROID
     from xwing.render import make_renderer
     from xwing.render.appearance import Appearance
-    from xwing.model.mesh import DROID
 
     cam = seed_camera()
     T = _poses(seed_reference)[0]

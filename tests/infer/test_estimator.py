@@ -3,16 +3,16 @@
 import numpy as np
 import pytest
 
+from xwing.errors import XwingError
 from xwing.geometry.camera import Camera, seed_camera
 from xwing.geometry.crop import CropMap
-from xwing.errors import XwingError
-from xwing.model.keypoints import SEED_BOX_CORNERS
 from xwing.geometry.metrics import rotation_error_deg
-from xwing.infer.oracle import OracleDetector
-from xwing.infer.detector import load_detector
-from xwing.infer.estimator import PipelineConfig, PoseEstimator
 from xwing.geometry.pose import make_T, rotvec_to_R
 from xwing.geometry.projection import project_points
+from xwing.infer.detector import load_detector
+from xwing.infer.estimator import PipelineConfig, PoseEstimator
+from xwing.infer.oracle import OracleDetector
+from xwing.model.keypoints import SEED_BOX_CORNERS
 
 
 def random_pose(rng, z=(1.5, 2.8), xy=0.25):
@@ -166,8 +166,8 @@ def test_load_detector_errors(tmp_path):
 def test_full_refinement_aligns_the_silhouette_or_keeps_the_zoomed_pose():
     """A GL-free image: the X-wing's anti-aliased coverage, light on dark (xwing.infer.refine.raster)."""
     pytest.importorskip("xwing.infer.refine.align")
-    from xwing.model.object import ObjectModel
     from xwing.infer.refine.raster import rasterize
+    from xwing.model.object import ObjectModel
 
     cam = seed_camera()
     V, F = ObjectModel.load().vertices, ObjectModel.load().faces
@@ -198,8 +198,8 @@ def test_full_refinement_aligns_a_user_mesh_given_with_mesh(tmp_path):
     """Alignment must use the user's model, not the procedural X-wing: a wedge-shaped ship
     aligns with its own mesh and is not improved (or is rejected) with the X-wing's."""
     pytest.importorskip("trimesh")
-    from xwing.model.keypoints import box_corners_of_points
     from xwing.infer.refine.raster import rasterize
+    from xwing.model.keypoints import box_corners_of_points
 
     # An asymmetric wedge (a triangular prism with a fin): nothing like the X-wing.
     V = np.array([[-0.12, -0.15, -0.02], [0.12, -0.15, -0.02], [0.0, 0.17, -0.02],

@@ -3,12 +3,22 @@ import json
 import numpy as np
 import pytest
 
-from xwing.geometry.camera import (T_CV_GL, Camera, K_from_gl_projection, T_cam_obj_from_model_matrix, cv_to_gl_pose, gl_projection_from_K, gl_to_cv_pose, model_matrix_from_T_cam_obj, seed_camera)
-from xwing.io.calibration import load_camera, load_camera_info
 from xwing.errors import XwingError
-from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.geometry.camera import (
+    T_CV_GL,
+    Camera,
+    K_from_gl_projection,
+    T_cam_obj_from_model_matrix,
+    cv_to_gl_pose,
+    gl_projection_from_K,
+    gl_to_cv_pose,
+    model_matrix_from_T_cam_obj,
+    seed_camera,
+)
 from xwing.geometry.pose import make_T, random_rotation
 from xwing.geometry.projection import project_points, project_points_seed
+from xwing.io.calibration import load_camera, load_camera_info
+from xwing.model.keypoints import SEED_BOX_CORNERS
 
 
 def test_seed_intrinsics(seed_reference):

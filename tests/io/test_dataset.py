@@ -4,12 +4,12 @@ import shutil
 import numpy as np
 import pytest
 
-from xwing.geometry.camera import Camera, model_matrix_from_T_cam_obj, seed_camera
-from xwing.io.dataset import SeedDataset, save_camera_info, sample_complete, write_sample
 from xwing.errors import XwingError
-from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.geometry.camera import Camera, model_matrix_from_T_cam_obj, seed_camera
 from xwing.geometry.pose import make_T, random_rotation
 from xwing.geometry.projection import project_points
+from xwing.io.dataset import SeedDataset, sample_complete, save_camera_info, write_sample
+from xwing.model.keypoints import SEED_BOX_CORNERS
 
 
 def make_dataset(root, rng, n=5, camera: Camera | None = None):

@@ -5,13 +5,25 @@ import json
 import numpy as np
 import pytest
 
-from xwing.geometry.camera import seed_camera
 from xwing.errors import XwingError
-from xwing.model.keypoints import SEED_LASERS
-from xwing.io.pewpew import (FIRE_WINDOW, GREEN, PERIOD, Bolt, PewPew, bolt_pixels, bolt_segment, bolt_segments,
-                          draw_bolts, firing_schedule, load_lasers, render_pewpew)
+from xwing.geometry.camera import seed_camera
 from xwing.geometry.pose import make_T, rotvec_to_R
 from xwing.geometry.projection import project_points
+from xwing.io.pewpew import (
+    FIRE_WINDOW,
+    GREEN,
+    PERIOD,
+    Bolt,
+    PewPew,
+    bolt_pixels,
+    bolt_segment,
+    bolt_segments,
+    draw_bolts,
+    firing_schedule,
+    load_lasers,
+    render_pewpew,
+)
+from xwing.model.keypoints import SEED_LASERS
 
 
 def seed_rule(lasers, cannon, age):

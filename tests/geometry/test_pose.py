@@ -1,7 +1,18 @@
 import numpy as np
 
-from xwing.geometry.pose import (R_to_quat, R_to_rotvec, invert_T, is_rigid, make_T, quat_to_R, random_rotation,
-                        rotation_angle_deg, rotvec_to_R, se3_exp, se3_log)
+from xwing.geometry.pose import (
+    R_to_quat,
+    R_to_rotvec,
+    invert_T,
+    is_rigid,
+    make_T,
+    quat_to_R,
+    random_rotation,
+    rotation_angle_deg,
+    rotvec_to_R,
+    se3_exp,
+    se3_log,
+)
 
 
 def test_rotvec_round_trip_including_pi(rng):

@@ -46,7 +46,8 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path):
 
 
 def test_inference_modules_do_not_import_torch_or_moderngl():
-    code = ("import sys, xwing, xwing.cli, xwing.geometry.pnp, xwing.geometry.crop, xwing.geometry.metrics, xwing.cli.inspect, xwing.io.draw; "
+    code = ("import sys, xwing, xwing.cli, xwing.geometry.pnp, xwing.geometry.crop, xwing.geometry.metrics, "
+            "xwing.cli.inspect, xwing.io.draw; "
             "bad = [m for m in ('torch', 'moderngl', 'timm') if m in sys.modules]; "
             "sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 from _synthetic import write_box_dataset  # noqa: E402
 from xwing.errors import XwingError  # noqa: E402
 from xwing.infer.codec import HeatmapCodec  # noqa: E402

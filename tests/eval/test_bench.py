@@ -22,10 +22,10 @@ def tiny_onnx(tmp_path_factory):
     """A tiny exported keypoint model (random weights): stands in for both recipes."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnx")
-    from xwing.learn.export import export_onnx
-    from xwing.learn.net import build_net
     from xwing.learn.checkpoint import save_weights
     from xwing.learn.config import TrainConfig
+    from xwing.learn.export import export_onnx
+    from xwing.learn.net import build_net
     from xwing.learn.train import make_parts
 
     d = tmp_path_factory.mktemp("bench_model")

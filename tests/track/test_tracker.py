@@ -94,7 +94,7 @@ def test_alpha_beta_has_no_lag_on_constant_motion_and_removes_noise():
     T = make_T(np.eye(3), [0, 0, 2.0])
     f = PoseAlphaBeta(3.0, 1.0, 20.0)
     truth, noisy, out = [], [], []
-    for i in range(120):
+    for _ in range(120):
         truth.append(T)
         n = make_T(rotvec_to_R(rng.normal(0, 0.01, 3)), T[:3, 3] + rng.normal(0, 0.002, 3))
         noisy.append(n @ np.diag([1, 1, 1, 1.0]))
@@ -107,7 +107,7 @@ def test_alpha_beta_has_no_lag_on_constant_motion_and_removes_noise():
     # noiseless constant motion: the output equals the input once the velocity is known
     f2 = PoseAlphaBeta(3.0, 1.0, 20.0)
     T = make_T(np.eye(3), [0, 0, 2.0])
-    for i in range(10):
+    for _ in range(10):
         o = f2.update(T, 1 / 30)
         T = T @ step
     assert np.abs(o - T @ np.linalg.inv(step)).max() < 1e-9

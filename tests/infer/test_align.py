@@ -4,12 +4,12 @@ import sys
 import numpy as np
 import pytest
 
-from xwing.infer.refine.align import AlignConfig, align
 from xwing.geometry.camera import seed_camera
-from xwing.model.keypoints import SEED_BOX_CORNERS
 from xwing.geometry.pose import make_T, random_rotation, se3_exp
 from xwing.geometry.projection import project_points
+from xwing.infer.refine.align import AlignConfig, align
 from xwing.infer.refine.raster import rasterize
+from xwing.model.keypoints import SEED_BOX_CORNERS
 
 K = np.array([[100.0, 0, 31.5], [0, 100.0, 31.5], [0, 0, 1]])
 
@@ -93,7 +93,7 @@ def test_alignment_recovers_sub_pixel_pose(mesh, case):
         gt = project_points(SEED_BOX_CORNERS, T, cam.K)
         if case == "truncated":
             assert (gt[:, 0] > 255.5).any()  # part of the box is outside the frame
-        err = lambda T_: np.linalg.norm(project_points(SEED_BOX_CORNERS, T_, cam.K) - gt, axis=1).mean()
+        err = lambda T_, gt=gt: np.linalg.norm(project_points(SEED_BOX_CORNERS, T_, cam.K) - gt, axis=1).mean()
         xi = np.concatenate([rng.normal(0, 0.0025 * d, 3), rng.normal(0, 0.006, 3)])  # about 2 px
         T0 = se3_exp(3.0 * xi if case == "far" else xi) @ T
         res = align(img, cam.K, mesh.vertices, mesh.faces, T0)

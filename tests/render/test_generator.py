@@ -5,11 +5,11 @@ import pickle
 import numpy as np
 import pytest
 
-from xwing.geometry.camera import seed_camera
-from xwing.model.keypoints import SEED_BOX_CORNERS
-from xwing.geometry.projection import project_points
-from xwing.render.sampler import PoseSampler, PoseSamplerConfig, random_rotation
 from _gl import require_gl  # noqa: E402
+from xwing.geometry.camera import seed_camera
+from xwing.geometry.projection import project_points
+from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.render.sampler import PoseSampler, PoseSamplerConfig, random_rotation
 
 
 def test_pose_sampler_distribution():
