@@ -9,8 +9,8 @@ from xwing.geometry.crop import CropMap
 from xwing.geometry.metrics import rotation_error_deg
 from xwing.geometry.pose import make_T, rotvec_to_R
 from xwing.geometry.projection import project_points
-from xwing.infer.detector import load_detector
 from xwing.infer.estimator import PipelineConfig, PoseEstimator
+from xwing.infer.factory import load_detector
 from xwing.infer.oracle import OracleDetector
 from xwing.model.keypoints import SEED_BOX_CORNERS
 

@@ -1,5 +1,7 @@
 """xwing.infer.refine: refiners behind one interface; a mode is a registered list of them."""
 
+from pathlib import Path
+
 import numpy as np
 
 from xwing.geometry.camera import seed_camera
@@ -44,3 +46,12 @@ def test_a_new_refiner_is_one_class_and_one_registered_line(monkeypatch):
     assert e.ok and e.passes[-1].stage == "shift"
     assert abs(e.T_cam_obj[0, 3] - (T[0, 3] + 0.01)) < 1e-6
     assert "shift" in stage_order()
+
+
+def test_both_detectors_have_the_detector_interface():
+    from xwing.infer.detector import Detector, OnnxDetector
+
+    assert isinstance(OracleDetector(input_size=128), Detector)
+    shipped = Path(__file__).resolve().parents[2] / "models" / "xwing.onnx"
+    if shipped.is_file():
+        assert isinstance(OnnxDetector(shipped), Detector)

@@ -8,7 +8,8 @@ from xwing.geometry.pose import make_T, rotvec_to_R
 from xwing.geometry.projection import project_points
 from xwing.infer.codec import HeatmapCodec, sigmoid
 from xwing.learn.augment import AugmentConfig, augment, hflip, hflip_exact, rot90, rot90_exact, similarity
-from xwing.model.keypoints import SEED_BOX_CORNERS, PointSet, point_set
+from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.model.points import PointSet, point_set
 from xwing.model.symmetry import MIRROR_PAIRS, ROLL180_PAIRS, T_ROLL180, resolve_roll, side_of
 
 

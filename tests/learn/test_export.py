@@ -19,7 +19,7 @@ from xwing.learn.config import TrainConfig  # noqa: E402
 from xwing.learn.export import export_onnx  # noqa: E402
 from xwing.learn.net import build_net  # noqa: E402
 from xwing.learn.train import make_parts  # noqa: E402
-from xwing.model.keypoints import point_set  # noqa: E402
+from xwing.model.points import point_set  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -130,7 +130,7 @@ def test_cli_train_reports_bad_input_in_one_line(tmp_path, capsys):
 def test_rendered_dataset_items(tmp_path):
     pytest.importorskip("moderngl")
     from xwing.learn.data import RenderedDataset
-    from xwing.model.keypoints import point_set
+    from xwing.model.points import point_set
 
     try:
         ds = RenderedDataset(point_set("corners"), HeatmapCodec(), 128, seed=3,

@@ -5,7 +5,8 @@ import numpy as np
 from xwing.geometry.camera import seed_camera
 from xwing.geometry.pose import make_T, rotvec_to_R
 from xwing.geometry.projection import project_points
-from xwing.model.keypoints import SEED_BOX_CORNERS, point_set
+from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.model.points import point_set
 from xwing.model.symmetry import (
     MIRROR_SIGNS,
     ROLL180_SIGNS,

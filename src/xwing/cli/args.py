@@ -14,8 +14,8 @@ from pathlib import Path
 
 from xwing.defaults import DEFAULT_MODEL, DEFAULT_REFINE, DEFAULT_THREADS
 from xwing.errors import XwingError
-from xwing.infer.detector import load_detector
 from xwing.infer.estimator import PipelineConfig
+from xwing.infer.factory import load_detector
 from xwing.infer.refine import REFINE_MODES
 
 MODEL_HELP = ("ONNX model from `xwing export`, a training checkpoint (.pt, needs the training extras), or "

@@ -34,8 +34,8 @@ from xwing.eval.records import make_record, ship_in_view
 from xwing.eval.summary import summarize_subsets
 from xwing.geometry.camera import seed_camera
 from xwing.geometry.metrics import rotation_error_deg
-from xwing.infer.detector import load_detector
 from xwing.infer.estimator import PipelineConfig, PoseEstimator
+from xwing.infer.factory import load_detector
 from xwing.infer.oracle import OracleDetector
 from xwing.io.calibration import load_camera
 from xwing.io.video import open_source
@@ -151,7 +151,7 @@ def run_tracking(input, model: str = DEFAULT_MODEL, *, camera_file=None, per_fra
                  progress: bool = False) -> tuple[list, dict]:
     """Track without writing anything (for benchmarks such as ``xwing bench``).
 
-    ``model`` is an ONNX file or an oracle spec (:func:`xwing.infer.detector.load_detector`).
+    ``model`` is an ONNX file or an oracle spec (:func:`xwing.infer.factory.load_detector`).
     ``refine`` defaults to ``none``: the speed benchmarks time the fast mode.
 
     Returns (per-frame :class:`~xwing.track.tracker.FrameResult` list, the ``metrics.json``

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -111,6 +112,23 @@ def decode_outputs(heat: np.ndarray, scores: np.ndarray, codec: HeatmapCodec, po
     return uv, conf, presence, uv_alt, conf_alt, flip
 
 
+@runtime_checkable
+class Detector(Protocol):
+    """What the estimator and the tracker need of a keypoint detector.
+
+    Attributes:
+        points_3d: (K, 3) the model points it predicts.
+        input_size: its square input side (pixels), for whole-frame passes.
+    A detector that also defines ``set_crop(crop_map)`` is told where each input
+    came from (the oracle needs it; a network does not).
+    """
+
+    points_3d: np.ndarray
+    input_size: int
+
+    def __call__(self, image_rgb: np.ndarray) -> Detection: ...
+
+
 class OnnxDetector:
     """ONNX Runtime keypoint detector.
 
@@ -179,26 +197,3 @@ class OnnxDetector:
         if image_rgb.ndim != 3:
             raise XwingError(f"detector wants one RGB image (H, W, 3), got shape {image_rgb.shape}")
         return self.batch(image_rgb[None])[0]
-
-
-def load_detector(model: str, providers: list[str] | None = None, threads: int | None = None):
-    """A model spec -> a detector (numpy, OpenCV and onnxruntime only; never torch).
-
-    * ``oracle[:noise=1,outliers=0.05,seed=0,size=128]``: :class:`~xwing.infer.oracle.OracleDetector`
-      (needs truth: sequence/dataset directories);
-    * ``*.onnx``: :class:`OnnxDetector` with ``threads`` ONNX Runtime intra-op threads
-      (0 or None: one per core).
-
-    Training checkpoints (``.pt``) are exported first by the commands
-    (:func:`xwing.cli.args.load_model`), the one path that reaches torch.
-    """
-    model = str(model)
-    if model == "oracle" or model.startswith("oracle:"):
-        from xwing.infer.oracle import OracleDetector
-
-        return OracleDetector.from_spec(model, threads=threads)
-    path = Path(model)
-    if not path.is_file():
-        raise XwingError("model file not found (train one with `xwing train` and `xwing export`, "
-                         "or pass --model FILE)", path)
-    return OnnxDetector(str(path), providers=providers, threads=threads or None)

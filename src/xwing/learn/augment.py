@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xwing.model.keypoints import PointSet
+from xwing.model.points import PointSet
 
 #: Mirror (x -> -x) of the camera frame and of the model frame.
 _M = np.diag([-1.0, 1.0, 1.0, 1.0])

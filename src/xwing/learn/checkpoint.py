@@ -11,7 +11,7 @@ A checkpoint is a dict saved with ``torch.save`` and read back with
 
 The portable part is what rebuilding and decoding the network needs:
 ``config`` (:class:`~xwing.learn.config.TrainConfig` dict), ``points``
-(:class:`~xwing.model.keypoints.PointSet`), ``codec``
+(:class:`~xwing.model.points.PointSet`), ``codec``
 (:class:`~xwing.infer.codec.HeatmapCodec`), ``net``
 (:class:`~xwing.learn.net.NetConfig`), ``camera`` (the training camera) and
 ``images_seen``. Files are written atomically: readers never see half a file.
@@ -30,7 +30,7 @@ from xwing.infer.codec import HeatmapCodec
 from xwing.io.atomic import AtomicFile
 from xwing.learn.config import TrainConfig
 from xwing.learn.net import NetConfig, build_net
-from xwing.model.keypoints import PointSet
+from xwing.model.points import PointSet
 
 #: What a weights file keeps of a training checkpoint besides the weights, in this order.
 PORTABLE_KEYS = ("config", "points", "codec", "net", "camera", "images_seen", "step")

@@ -32,7 +32,7 @@ from xwing.geometry.projection import in_image, project_points
 from xwing.infer.codec import HeatmapCodec
 from xwing.io.dataset import SeedDataset
 from xwing.learn.augment import AugmentConfig, augment
-from xwing.model.keypoints import PointSet
+from xwing.model.points import PointSet
 from xwing.model.symmetry import side_of
 
 

@@ -52,7 +52,7 @@ from xwing.learn.data import FolderDataset, PositionSampler, RenderedDataset, co
 from xwing.learn.losses import compute_loss
 from xwing.learn.net import NetConfig, build_net
 from xwing.learn.validate import validate
-from xwing.model.keypoints import PointSet, point_set
+from xwing.model.points import PointSet, point_set
 
 
 def make_parts(cfg: TrainConfig) -> tuple[PointSet, HeatmapCodec, NetConfig]:

@@ -14,7 +14,8 @@ from xwing.geometry.projection import project_points
 from xwing.infer.codec import HeatmapCodec
 from xwing.infer.detector import decode_outputs
 from xwing.learn.config import TrainConfig
-from xwing.model.keypoints import SEED_BOX_CORNERS, PointSet
+from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.model.points import PointSet
 
 
 def validate(model, items, codec: HeatmapCodec, pts: PointSet, cfg: TrainConfig, device) -> dict:

@@ -12,8 +12,8 @@ from pathlib import Path
 from xwing.eval.bench.config import BenchConfig
 from xwing.eval.evaluate import evaluate
 from xwing.geometry.camera import seed_camera
-from xwing.infer.detector import load_detector
 from xwing.infer.estimator import PipelineConfig, PoseEstimator
+from xwing.infer.factory import load_detector
 from xwing.io.dataset import SeedDataset
 
 
