@@ -20,7 +20,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# Light inference install: numpy, OpenCV, ONNX Runtime, imageio. No torch, no GL.
+# Light inference install: numpy, OpenCV, ONNX Runtime, imageio, numba (the aligner's kernels). No torch, no GL.
 $(VENV)/.core: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 	@touch $@

@@ -56,3 +56,27 @@ def write_box_dataset(root, n: int, size: int = 128, seed: int = 0):
                      jpeg_quality=98)
     save_camera_info(root, cam)
     return cam
+
+
+def ship_image(mesh, T, cam, rng, clutter=False, coverage=None):
+    """The ship composited at 8x supersampling (the reference rasteriser) over stars or a
+    cluttered texture; ``mesh`` has ``vertices`` and ``faces``; ``coverage`` (H, W), when
+    given, replaces the rasterised one."""
+    from xwing.infer.refine.raster import Raster, rasterize
+
+    if coverage is None:
+        r = rasterize(mesh.vertices, mesh.faces, T, cam.K, cam.width, cam.height, supersample=8, want_depth=False)
+    else:
+        r = Raster(np.asarray(coverage, np.float32), np.zeros(coverage.shape, np.int32), None)
+    if clutter:
+        import cv2
+
+        noise = rng.uniform(0, 1, (cam.height // 8, cam.width // 8, 3)).astype(np.float32)
+        bg = cv2.resize(noise, (cam.width, cam.height), interpolation=cv2.INTER_CUBIC).clip(0, 1) * 0.6
+    else:
+        bg = (rng.uniform(0, 0.12, (cam.height, cam.width, 3)) * [0.5, 0.6, 1.0]).astype(np.float32)
+        bg[rng.uniform(size=bg.shape[:2]) > 0.996] = 0.9
+    # the ship: light grey with darker panels (a vertical gradient)
+    shade = np.linspace(0.85, 0.6, cam.height, dtype=np.float32)[:, None, None] * [1.0, 0.98, 0.95]
+    img = r.coverage[:, :, None] * shade + (1 - r.coverage[:, :, None]) * bg
+    return (np.clip(img + rng.normal(0, 0.01, img.shape), 0, 1) * 255).round().astype(np.uint8)

@@ -4,9 +4,11 @@ import sys
 import numpy as np
 import pytest
 
+from _synthetic import ship_image
 from xwing.geometry.camera import seed_camera
 from xwing.geometry.pose import make_T, random_rotation, se3_exp
 from xwing.geometry.projection import project_points
+from xwing.infer.refine import kernels
 from xwing.infer.refine.align import AlignConfig, align
 from xwing.infer.refine.raster import rasterize
 from xwing.model.keypoints import SEED_BOX_CORNERS
@@ -22,7 +24,8 @@ def square(cx, cy, half, z=1.0):
     return v, np.array([[0, 1, 2], [0, 2, 3]])
 
 
-def test_coverage_is_unbiased(rng):
+@pytest.mark.parametrize("rasterize", [rasterize, kernels.rasterize], ids=["reference", "compiled"])
+def test_coverage_is_unbiased(rng, rasterize):
     """Area and centroid of sub-pixel squares: no systematic bias, quantisation only."""
     ys, xs = np.mgrid[0:64, 0:64]
     area_err, centroid_err = [], []
@@ -46,29 +49,13 @@ def test_coverage_is_unbiased(rng):
     assert np.abs(centroid_err).max() < 0.07  # about half a sub-pixel
 
 
-def test_nearer_face_wins():
+@pytest.mark.parametrize("rasterize", [rasterize, kernels.rasterize], ids=["reference", "compiled"])
+def test_nearer_face_wins(rasterize):
     v1, f1 = square(31.5, 31.5, 8, z=2.0)
     v2, f2 = square(31.5, 31.5, 4, z=1.0)
     v, f = np.concatenate([v1, v2]), np.concatenate([f1, f2 + 4])
     r = rasterize(v, f, np.eye(4), K, 64, 64)
     assert r.depth[31, 31] == pytest.approx(1.0) and r.depth[31, 26] == pytest.approx(2.0)
-
-
-def ship_image(mesh, T, cam, rng, clutter=False):
-    """The ship composited at 8x supersampling over stars or a cluttered texture."""
-    r = rasterize(mesh.vertices, mesh.faces, T, cam.K, cam.width, cam.height, supersample=8, want_depth=False)
-    if clutter:
-        import cv2
-
-        noise = rng.uniform(0, 1, (cam.height // 8, cam.width // 8, 3)).astype(np.float32)
-        bg = cv2.resize(noise, (cam.width, cam.height), interpolation=cv2.INTER_CUBIC).clip(0, 1) * 0.6
-    else:
-        bg = (rng.uniform(0, 0.12, (cam.height, cam.width, 3)) * [0.5, 0.6, 1.0]).astype(np.float32)
-        bg[rng.uniform(size=bg.shape[:2]) > 0.996] = 0.9
-    # the ship: light grey with darker panels (a vertical gradient)
-    shade = np.linspace(0.85, 0.6, cam.height, dtype=np.float32)[:, None, None] * [1.0, 0.98, 0.95]
-    img = r.coverage[:, :, None] * shade + (1 - r.coverage[:, :, None]) * bg
-    return (np.clip(img + rng.normal(0, 0.01, img.shape), 0, 1) * 255).round().astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +101,6 @@ def test_frame_without_ship_is_rejected(mesh):
 
 
 def test_refiner_never_imports_torch_or_moderngl():
-    code = ("import sys, xwing.infer.refine.align, xwing.infer.refine.raster; "
+    code = ("import sys, xwing.infer.refine.align, xwing.infer.refine.kernels, xwing.infer.refine.raster; "
             "sys.exit(1 if {'torch', 'moderngl'} & set(sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -19,7 +19,7 @@ class ShiftRefiner:
     stage = "shift"
     in_tracking = True
 
-    def refine(self, estimator, image, current: PassResult, tracking: bool = False) -> list[PassResult]:
+    def refine(self, estimator, image, current: PassResult, T_pred=None) -> list[PassResult]:
         T = current.T_cam_obj.copy()
         T[0, 3] += 0.01
         from dataclasses import replace

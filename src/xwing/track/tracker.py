@@ -201,14 +201,14 @@ class Tracker:
             p = est.run_pass(frame, crop, "track", T_init=T_pred)
             passes.append(p)
             if p.ok and self._consistent(p.T_cam_obj, T_pred):
-                status, meas = "tracked", self._aligned(frame, p, passes)
+                status, meas = "tracked", self._aligned(frame, p, T_pred, passes)
             elif p.ok and self._coasted < cfg.coast_frames:
                 # The ship is in the crop but the measurement jumped: trust the motion for
                 # a frame or two rather than a full search that would restart the track
                 # from whatever this frame's keypoints say (in accuracy mode, the
                 # prediction aligned with the image is a measurement of its own).
                 at_pred = replace(p, T_cam_obj=T_pred)
-                aligned = self._aligned(frame, at_pred, passes)
+                aligned = self._aligned(frame, at_pred, T_pred, passes)
                 if aligned is at_pred:
                     self._coasted += 1
                     return self._predicted(T_pred, p, index, time_s, passes)
@@ -256,7 +256,8 @@ class Tracker:
         return FrameResult(index, time_s, status, T_out, T_meas, corners, corner_conf, meas.reproj_err_px,
                            meas.quality, passes, meas.uv_px, rolled)
 
-    def _aligned(self, frame: np.ndarray, meas: PassResult, passes: list[PassResult]) -> PassResult:
+    def _aligned(self, frame: np.ndarray, meas: PassResult, T_pred: np.ndarray,
+                 passes: list[PassResult]) -> PassResult:
         """``meas`` refined by the refiners of the estimator's mode that run in tracking (in
         ``full``, the alignment; the passes are added to ``passes``); ``meas`` itself where
         none runs or all reject it. Detections are refined inside
@@ -264,7 +265,7 @@ class Tracker:
         est = self.estimator
         for refiner in REFINE_MODES[est.config.refine].refiners:
             if refiner.in_tracking:
-                done = refiner.refine(est, frame, meas, tracking=True)
+                done = refiner.refine(est, frame, meas, T_pred=T_pred)
                 passes.extend(done)
                 meas = next((q for q in reversed(done) if q.ok), meas)
         return meas

@@ -6,7 +6,10 @@ before it). Its interface (:class:`Refiner`)::
 
     stage: str            # name in per-stage figures ("zoom", "align")
     in_tracking: bool     # run on the tracker's measurements too
-    refine(estimator, image, current, tracking=False) -> list[PassResult]
+    refine(estimator, image, current, T_pred=None) -> list[PassResult]
+
+``T_pred`` (4, 4) is the tracker's prediction of this frame's pose; None for a
+single image.
 
 ``--refine NAME`` picks one of :data:`REFINE_MODES`. To add a refiner, write its
 class in a new module of this package and register it with one line in
@@ -30,7 +33,7 @@ class Refiner(Protocol):
     stage: str
     in_tracking: bool
 
-    def refine(self, estimator, image: np.ndarray, current: PassResult, tracking: bool = False
+    def refine(self, estimator, image: np.ndarray, current: PassResult, T_pred: np.ndarray | None = None
                ) -> list[PassResult]: ...
 
 

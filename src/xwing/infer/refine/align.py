@@ -45,6 +45,8 @@ Numpy + OpenCV only.
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +57,7 @@ from xwing.geometry.crop import CropMap, crop_around, crop_for_points
 from xwing.geometry.pnp import planar_alternatives
 from xwing.geometry.pose import se3_exp, transform_points
 from xwing.geometry.projection import project_points, projection_jacobian
+from xwing.infer.refine import kernels
 from xwing.infer.refine.raster import rasterize
 from xwing.infer.result import PassResult
 from xwing.model.keypoints import box_corners_of_points
@@ -68,6 +71,8 @@ class AlignConfig(SavedConfig):
         work_size: side of the working crop (pixels).
         fill: share of the crop the ship's box spans.
         max_zoom: the crop never magnifies the image more than this.
+        min_zoom: nor shrinks it below this (0: no bound); the crop grows beyond
+            ``work_size`` instead, so a ship larger than the crop keeps its pixels.
         supersample: rasteriser sub-pixels per pixel along each axis (fine levels).
         coarse_sigmas_px: blur per coarse level (the wide basin), coarse to fine.
         coarse_iterations: Gauss-Newton steps per coarse level.
@@ -98,11 +103,14 @@ class AlignConfig(SavedConfig):
             about twice the largest start error the basin covers: within it, the
             edge score and quality decide (a bound of the basin's size would reject
             exactly the alignments that came back from far).
+        backend: ``"compiled"`` (:mod:`xwing.infer.refine.kernels`) or ``"reference"``
+            (the numpy/OpenCV rasteriser, unmixing and Jacobian it is tested against).
     """
 
     work_size: int = 192
     fill: float = 0.8
     max_zoom: float = 4.0
+    min_zoom: float = 0.0
     supersample: int = 4
     coarse_sigmas_px: tuple[float, ...] = (6.0, 3.0)
     coarse_iterations: tuple[int, ...] = (4, 4)
@@ -120,7 +128,15 @@ class AlignConfig(SavedConfig):
     min_quality: float = 0.6
     min_edge_score: float = 2.0
     max_shift_px: float = 25.0
+    backend: str = "compiled"
 
+
+#: The schedule for close starts (within about 2 px): no coarse stage, one or two steps
+#: per fine level, a smaller working crop that never shrinks the image, 2 x 2
+#: supersampling. Chosen on renders of seed 4242 from 1-3 px starts; the tracker does not
+#: use it yet (docs/refinement.md: from its own predictions it drifted on the demo flight).
+CLOSE_START = AlignConfig(work_size=112, min_zoom=1.0, supersample=2, coarse_sigmas_px=(), coarse_iterations=(),
+                          sigmas_px=(1.5, 0.7, 0.0), iterations=(1, 1, 2))
 
 
 @dataclass
@@ -135,6 +151,8 @@ class AlignResult:
         shift_px: mean motion of the box corners in image pixels.
         iterations: Gauss-Newton steps taken.
         history: cost per step (for convergence plots).
+        timings_ms: time per stage of the alignment (``raster``, ``unmix``, ``blur``,
+            ``jacobian``, ``solve``, ``score``: quality and edge score; ``total``).
     """
 
     T_cam_obj: np.ndarray
@@ -145,6 +163,27 @@ class AlignResult:
     shift_px: float
     iterations: int
     history: list = field(default_factory=list)
+    timings_ms: dict = field(default_factory=dict)
+
+
+class _StageClock:
+    """Milliseconds spent per named stage: ``with clock("raster"): ...``."""
+
+    def __init__(self):
+        self.ms: dict[str, float] = {}
+        self._t0 = time.perf_counter()
+
+    @contextmanager
+    def __call__(self, stage: str):
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[stage] = self.ms.get(stage, 0.0) + (time.perf_counter() - t) * 1e3
+
+    def done(self) -> dict:
+        return {**{k: round(v, 3) for k, v in self.ms.items()},
+                "total": round((time.perf_counter() - self._t0) * 1e3, 3)}
 
 
 def _local_mean(img: np.ndarray, mask: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -223,6 +262,18 @@ def _pixel_jacobian(M: np.ndarray, depth: np.ndarray, K: np.ndarray) -> np.ndarr
     return J
 
 
+def _reference_jacobian(M: np.ndarray, depth: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """:func:`_pixel_jacobian` as (H, W, 6) float32, the compiled kernel's layout."""
+    return np.ascontiguousarray(np.moveaxis(_pixel_jacobian(M, depth, K), 0, -1), np.float32)
+
+
+#: backend name -> (rasterise, unmix, coverage Jacobian)
+BACKENDS = {
+    "compiled": (kernels.rasterize, kernels.image_alpha, kernels.pixel_jacobian),
+    "reference": (rasterize, _image_alpha, _reference_jacobian),
+}
+
+
 def _corner_motion(T: np.ndarray, T_ref: np.ndarray, corners: np.ndarray, K: np.ndarray):
     """Box corners' pixel offsets from their projection at ``T_ref`` (16,) and
     their Jacobian (16, 6) with respect to a left perturbation of ``T``."""
@@ -255,13 +306,36 @@ def edge_score(image_rgb: np.ndarray, coverage: np.ndarray) -> float:
     return float(G[on].mean() / (G[ring].mean() + 1e-3)) if ring.any() else 0.0
 
 
+def _edge_score_at(image_rgb: np.ndarray, raster, vertices: np.ndarray, faces: np.ndarray, T_cam_obj: np.ndarray,
+                   K: np.ndarray, corners: np.ndarray) -> float:
+    """:func:`edge_score` of the model at ``T_cam_obj`` in ``image_rgb``, computed on the window
+    around the projected box only: the score reads pixels within 4 px of the outline, so a
+    margin of 8 px gives the whole image's value at a fraction of the cost."""
+    H, W = image_rgb.shape[:2]
+    uv = project_points(corners, T_cam_obj, K)
+    if not np.all(np.isfinite(uv)):
+        return 0.0
+    x0, y0 = (int(max(0, min(W, np.floor(v) - 8))) for v in uv.min(axis=0))
+    x1, y1 = (int(max(0, min(n, np.ceil(v) + 9))) for v, n in zip(uv.max(axis=0), (W, H)))
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return 0.0
+    K_win = K.copy()
+    K_win[0, 2] -= x0
+    K_win[1, 2] -= y0
+    cov = raster(vertices, faces, T_cam_obj, K_win, x1 - x0, y1 - y0, 2, want_depth=False).coverage
+    return edge_score(np.ascontiguousarray(image_rgb[y0:y1, x0:x1]), cov)
+
+
 def working_crop(T_cam_obj: np.ndarray, K: np.ndarray, box_corners: np.ndarray, config: AlignConfig) -> CropMap:
     """The crop :func:`align` works on: centred on the projected box, zoom capped."""
     uv = project_points(box_corners, T_cam_obj, K)
     crop = crop_for_points(uv, config.work_size, fill=config.fill)
+    lo, hi = uv.min(axis=0), uv.max(axis=0)
     if crop.scale > config.max_zoom:
-        lo, hi = uv.min(axis=0), uv.max(axis=0)
         crop = crop_around((lo + hi) / 2, config.work_size / config.max_zoom, config.work_size)
+    elif config.min_zoom > 0 and crop.scale < config.min_zoom:
+        side = int(np.ceil(float((hi - lo).max()) / config.fill * config.min_zoom / 8.0)) * 8
+        crop = crop_around((lo + hi) / 2, side / config.min_zoom, side)
     return crop
 
 
@@ -301,25 +375,32 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
     """
     import cv2
 
+    if config.backend not in BACKENDS:
+        raise ValueError(f"unknown alignment backend {config.backend!r}; one of {sorted(BACKENDS)}")
+    raster, unmix, jacobian = BACKENDS[config.backend]
     corners = box_corners_of_points(vertices)
+    clock = _StageClock()
 
     def evaluate(T, sigma, I, valid, Kc, coarse):
         """Model coverage, blurred model and image coverage, confidence and band at ``T``."""
         h, w = I.shape[:2]
         ss = config.coarse_supersample if coarse else config.supersample
-        r = rasterize(vertices, faces, T, Kc, w, h, ss, want_depth=True)
-        if coarse:
-            alpha, conf = _image_alpha(I, r.coverage, config.coarse_window_px, config.coarse_margin_px)
-        else:
-            alpha, conf = _image_alpha(I, r.coverage, config.window_px, config.margin_px)
+        with clock("raster"):
+            r = raster(vertices, faces, T, Kc, w, h, ss, want_depth=True)
+        with clock("unmix"):
+            if coarse:
+                alpha, conf = unmix(I, r.coverage, config.coarse_window_px, config.coarse_margin_px)
+            else:
+                alpha, conf = unmix(I, r.coverage, config.window_px, config.margin_px)
         # Crop pixels beyond the image's border (a truncated ship) are no evidence
         # either way: their black is neither ship nor background.
         conf = conf * valid
-        Ms, As = _blur(r.coverage, sigma), _blur(alpha, sigma)
+        with clock("blur"):
+            Ms, As = _blur(r.coverage, sigma), _blur(alpha, sigma)
         # The band: pixels near the model's or the image's silhouette edge.
         edge = ((r.coverage > 0.01) & (r.coverage < 0.99)) | ((alpha > 0.05) & (alpha < 0.95))
-        band = cv2.dilate(edge.astype(np.uint8), np.ones((3, 3), np.uint8),
-                          iterations=int(config.band_px + 2 * sigma)) > 0
+        grow = int(config.band_px + 2 * sigma)  # one square dilation = that many 3 x 3 ones
+        band = cv2.dilate(edge.astype(np.uint8), np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) > 0
         return r, Ms, As, conf, band
 
     def robust(res, conf):
@@ -353,27 +434,24 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
             lam = 1e-3
             for _ in range(n_iter):
                 r, Ms, As, conf, band = evaluate(T, sigma, I, valid, Kc, coarse)
-                J = _pixel_jacobian(r.coverage, r.depth, Kc)
-                if sigma > 0:
-                    J = np.stack([_blur(j.astype(np.float32), sigma) for j in J])
-                res = (Ms - As)[band].astype(np.float64)
-                Jb = J[:, band].T.astype(np.float64)  # (N, 6)
-                wgt = robust(res, conf[band])
-                cost = float(np.sum(wgt * res**2))
-                Hm = Jb.T @ (Jb * wgt[:, None])
-                g = Jb.T @ (wgt * res)
-                # Prior: box-corner motion (crop pixels / zoom = image pixels) from T_init.
-                Jc, dc = _corner_motion(T, T_init, corners, Kc)
-                wp = prior_weight / crop.scale**2
-                Hm += wp * Jc.T @ Jc
-                g += wp * Jc.T @ dc
-                cost += wp * float(dc @ dc)
-                history.append(cost)
-                if not np.all(np.isfinite(Hm)) or np.trace(Hm) <= 0:
-                    break
-                step = -np.linalg.solve(Hm + lam * np.diag(np.diag(Hm) + 1e-9), g)
-                T = se3_exp(step) @ T
-                steps += 1
+                with clock("jacobian"):
+                    J = jacobian(r.coverage, r.depth, Kc)  # (h, w, 6)
+                with clock("blur"):
+                    J = _blur(J, sigma)
+                with clock("solve"):
+                    Hm, g, cost = kernels.normal_equations(Ms, As, J, conf, band, config.huber)
+                    # Prior: box-corner motion (crop pixels / zoom = image pixels) from T_init.
+                    Jc, dc = _corner_motion(T, T_init, corners, Kc)
+                    wp = prior_weight / crop.scale**2
+                    Hm += wp * Jc.T @ Jc
+                    g += wp * Jc.T @ dc
+                    cost += wp * float(dc @ dc)
+                    history.append(cost)
+                    if not np.all(np.isfinite(Hm)) or np.trace(Hm) <= 0:
+                        break
+                    step = -np.linalg.solve(Hm + lam * np.diag(np.diag(Hm) + 1e-9), g)
+                    T = se3_exp(step) @ T
+                    steps += 1
 
     def quality_of(Tq):
         # Share of band pixels that are explained AND have ship/background contrast:
@@ -384,14 +462,16 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
         return float((conf[band] * ok).mean()) if band.any() else 0.0
 
     if not np.all(np.isfinite(T)):  # diverged (the crop is still the last finite pose's)
-        return AlignResult(T_init.copy(), False, 0.0, quality_of(T_init), 0.0, float("inf"), steps, history)
+        return AlignResult(T_init.copy(), False, 0.0, quality_of(T_init), 0.0, float("inf"), steps, history,
+                           clock.done())
     quality, quality_init = quality_of(T), quality_of(T_init)
     shift = float(np.linalg.norm(project_points(corners, T, K) - project_points(corners, T_init, K), axis=1).mean())
-    full = rasterize(vertices, faces, T, K, image_rgb.shape[1], image_rgb.shape[0], 2, want_depth=False)
-    edge = edge_score(image_rgb, full.coverage)
+    with clock("score"):
+        edge = _edge_score_at(image_rgb, raster, vertices, faces, T, K, corners)
     ok = bool(quality >= config.min_quality and shift <= config.max_shift_px
               and quality >= quality_init - 0.05 and edge >= config.min_edge_score)
-    return AlignResult(T if ok else T_init.copy(), ok, quality, quality_init, edge, shift, steps, history)
+    return AlignResult(T if ok else T_init.copy(), ok, quality, quality_init, edge, shift, steps, history,
+                       clock.done())
 
 
 # --- the refiner ------------------------------------------------------------------------------
@@ -411,17 +491,18 @@ class AlignRefiner:
     stage = "align"
     in_tracking = True
 
-    def refine(self, estimator, image: np.ndarray, current, tracking: bool = False) -> list:
-        import time
+    def __init__(self, config: AlignConfig = AlignConfig()):
+        self.config = config
 
+    def refine(self, estimator, image: np.ndarray, current, T_pred: np.ndarray | None = None) -> list:
         t0 = time.perf_counter()
         obj, cam = estimator.object_model, estimator.camera
         use = current.inliers & (current.conf >= estimator.config.min_conf)
         starts = [current.T_cam_obj]
-        if not tracking:
+        if T_pred is None:
             starts += planar_alternatives(current.T_cam_obj, current.uv_px[use], estimator.points_3d[use], cam.K,
                                           cam.dist, current.conf[use])
-        results = [align(image, cam.K, obj.vertices, obj.faces, T, dist=cam.dist) for T in starts]
+        results = [align(image, cam.K, obj.vertices, obj.faces, T, self.config, dist=cam.dist) for T in starts]
         accepted = [r for r in results if r.ok]
         best = max(accepted, key=lambda r: r.quality) if accepted else results[0]
         reason = "" if best.ok else (f"alignment rejected (quality {best.quality:.2f}, "

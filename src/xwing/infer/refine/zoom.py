@@ -20,7 +20,7 @@ class ZoomRefiner:
     stage = "zoom"
     in_tracking = False
 
-    def refine(self, estimator, image: np.ndarray, current: PassResult, tracking: bool = False
+    def refine(self, estimator, image: np.ndarray, current: PassResult, T_pred: np.ndarray | None = None
                ) -> list[PassResult]:
         passes: list[PassResult] = []
         prev_crop = None
