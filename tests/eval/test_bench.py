@@ -98,16 +98,19 @@ def test_align_part_and_partial_rerun_keeps_earlier_parts(tiny_onnx, tmp_path):
     doc = json.loads((out / "bench.json").read_text())
     assert doc["ours"]["ms_batch1"] == ms and doc["parts_run"] == ["align"]
     al = doc["align"]
-    assert al["n_samples"] == 2 and set(al["by_start"]) == {"1", "3", "6", "12"}
+    assert al["n_samples"] == 2 and set(al["by_start"]) == {"1", "2", "3", "6", "12", "2 short"}
+    # the short schedule starts from exactly the full schedule's 2 px starts
+    assert al["by_start"]["2 short"]["start_err_px_mean"] == al["by_start"]["2"]["start_err_px_mean"]
     for start, v in al["by_start"].items():
-        assert v["start_err_px_mean"] == pytest.approx(float(start), rel=1e-3)
+        assert v["start_err_px_mean"] == pytest.approx(float(start.split()[0]), rel=1e-3)
+        assert {"raster", "unmix", "jacobian", "solve", "total"} <= set(v["stage_ms_median"])
         for k in ("below_05px", "below_1px", "ok_rate", "accepted_above_1px"):
             assert 0.0 <= v[k] <= 1.0
         assert v["final_err_px_median"] >= 0 and v["ms"]["n"] == 2
     assert set(doc["part_runs"]) == {"model", "align"}
     assert doc["part_runs"]["align"]["command"] == f"xwing bench --out {out} --only align --align-samples 2"
     md = (out / "bench.md").read_text()
-    assert "Alignment convergence basin" in md and "Network latency" in md
+    assert "Alignment convergence basin" in md and "Network latency" in md and "ms per stage" in md
 
 
 def test_accuracy_part_evaluates_both_recipes(tiny_onnx, tmp_path):

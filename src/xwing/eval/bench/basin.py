@@ -2,10 +2,13 @@
 (:func:`xwing.infer.refine.align.align`).
 
 Rendered samples (the data engine's distribution, ship in view, truncated ones
-included); from each, starts 1, 3, 6 and 12 px off (:data:`ALIGN_STARTS_PX`: mean
+included); from each, starts 1, 2, 3, 6 and 12 px off (:data:`ALIGN_STARTS_PX`: mean
 box-corner error along a random SE(3) direction, :func:`xwing.geometry.perturb.perturb_to_error`).
 Per start: the final error's median, the share below 0.5 px and 1 px, the accepted
-share and ms. Rendering needs the render extras, imported only here.
+share, ms and ms per stage (raster, unmixing, blur, Jacobian, solve, scores); from
+the 2 px starts also the short schedule for close starts
+(:data:`xwing.infer.refine.align.CLOSE_START`), as rows ``2 short``. Rendering needs
+the render extras, imported only here.
 """
 
 from __future__ import annotations
@@ -14,16 +17,17 @@ import time
 
 import numpy as np
 
-from xwing.eval.bench.config import ALIGN_STARTS_PX
+from xwing.eval.bench.config import ALIGN_SHORT_STARTS_PX, ALIGN_STARTS_PX
 from xwing.geometry.camera import seed_camera
 from xwing.geometry.perturb import perturb_to_error
 from xwing.geometry.projection import project_points
 from xwing.infer.latency import spread
-from xwing.infer.refine.align import AlignConfig, align
+from xwing.infer.refine.align import CLOSE_START, AlignConfig, align
 from xwing.model.keypoints import SEED_BOX_CORNERS
 
 
-def align_basin(n_samples: int, seed: int, starts=ALIGN_STARTS_PX, progress_update=None) -> dict:
+def align_basin(n_samples: int, seed: int, starts=ALIGN_STARTS_PX, short_starts=ALIGN_SHORT_STARTS_PX,
+                progress_update=None, config: AlignConfig | None = None) -> dict:
     """Convergence basin of :func:`xwing.infer.refine.align.align` on ``n_samples`` rendered 256 x 256
     images (the data engine's distribution, ship in view; truncated ones included)."""
     from xwing.render.generator import GeneratorConfig, SampleGenerator
@@ -34,8 +38,10 @@ def align_basin(n_samples: int, seed: int, starts=ALIGN_STARTS_PX, progress_upda
     gen = SampleGenerator(GeneratorConfig(seed=seed, p_out_of_view=0.0), cam)
     verts = gen.mesh.vertices.astype(np.float64)
     faces = gen.mesh.faces
-    config = AlignConfig()
-    rows = {s: [] for s in starts}
+    config = config or AlignConfig()
+    schedules = [(f"{s:g}", s, config) for s in starts] + [(f"{s:g} short", s, CLOSE_START) for s in short_starts]
+    rows: dict = {name: [] for name, _, _ in schedules}
+    stage_ms: dict = {name: [] for name, _, _ in schedules}
     index, taken, categories = 0, 0, {}
     while taken < n_samples and index < 20 * n_samples + 20:
         sample = gen.sample_index(index)
@@ -45,26 +51,30 @@ def align_basin(n_samples: int, seed: int, starts=ALIGN_STARTS_PX, progress_upda
         taken += 1
         categories[sample.category] = categories.get(sample.category, 0) + 1
         uv_gt = project_points(SEED_BOX_CORNERS, sample.T_cam_obj, cam.K)
-        for s in starts:
+        for name, s, cfg in schedules:
+            # the same start for every schedule from this error (seeded by sample and error)
             rng = np.random.default_rng([seed, index, int(round(10 * s))])
             T0, e0 = perturb_to_error(sample.T_cam_obj, cam.K, SEED_BOX_CORNERS, s, rng)
             t0 = time.perf_counter()
-            res = align(sample.image, cam.K, verts, faces, T0, config)
+            res = align(sample.image, cam.K, verts, faces, T0, cfg)
             ms = (time.perf_counter() - t0) * 1e3
             e1 = float(np.linalg.norm(project_points(SEED_BOX_CORNERS, res.T_cam_obj, cam.K) - uv_gt, axis=1).mean())
-            rows[s].append((e0, e1, res.ok, ms, res.quality))
+            rows[name].append((e0, e1, res.ok, ms, res.quality))
+            stage_ms[name].append(res.timings_ms)
         if progress_update is not None:
             progress_update()
     out = {"n_samples": taken, "seed": seed, "categories": categories, "config": config.to_dict(),
+           "short_config": CLOSE_START.to_dict(),
            "definition": "error = mean distance of the 8 box corners to their true projections (px); "
                          "final = the pose align() returns (its start when it rejects the result)",
            "by_start": {}}
-    for s, r in rows.items():
+    for name, r in rows.items():
         if not r:
             continue
         a = np.array(r, dtype=np.float64)  # (n, 5): start err, final err, ok, ms, quality
         ok = a[:, 2] > 0
-        out["by_start"][f"{s:g}"] = {
+        stages = sorted({k for t in stage_ms[name] for k in t})
+        out["by_start"][name] = {
             "start_err_px_mean": float(a[:, 0].mean()), "final_err_px_median": float(np.median(a[:, 1])),
             "below_05px": float(np.mean(a[:, 1] < 0.5)), "below_1px": float(np.mean(a[:, 1] < 1.0)),
             "ok_rate": float(ok.mean()),
@@ -72,5 +82,6 @@ def align_basin(n_samples: int, seed: int, starts=ALIGN_STARTS_PX, progress_upda
             "improved_rate": float(np.mean(a[:, 1] < a[:, 0])),
             # accepted although not converged: what the quality gate lets through
             "accepted_above_1px": float(np.mean(ok & (a[:, 1] >= 1.0))),
-            "ms": spread(a[:, 3])}
+            "ms": spread(a[:, 3]),
+            "stage_ms_median": {k: float(np.median([t.get(k, 0.0) for t in stage_ms[name]])) for k in stages}}
     return out

@@ -15,7 +15,9 @@ GOAL_ROT_ERR_RATIO = 2.0
 #: Input side of every cross-recipe latency figure (the seed's frames).
 COMPARE_SIZE = 256
 #: Starts of the alignment basin: mean box-corner error (px) from the true pose.
-ALIGN_STARTS_PX = (1.0, 3.0, 6.0, 12.0)
+ALIGN_STARTS_PX = (1.0, 2.0, 3.0, 6.0, 12.0)
+#: Starts from which the short schedule for close starts is measured too (tracking).
+ALIGN_SHORT_STARTS_PX = (2.0,)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from xwing.eval.summary import METRIC_KEYS
 from xwing.io.atomic import AtomicFile, atomic_write_text
 
 RECIPE_KEYS = ("ms_batch1", "fps_batch16", "fps_end_to_end")
+#: stages of one alignment, in the order they run (xwing.infer.refine.align.AlignResult.timings_ms)
+STAGES = ("raster", "unmix", "blur", "jacobian", "solve", "score", "total")
 
 
 def _num(v):
@@ -241,7 +243,13 @@ def write_markdown(out: Path, doc: dict) -> None:
                      f"{fmt(v['below_05px'], '{:.2f}')} | {fmt(v['below_1px'], '{:.2f}')} | "
                      f"{fmt(v['ok_rate'], '{:.2f}')} | "
                      f"{fmt(v['final_err_px_median_ok'])} | {fmt(v.get('accepted_above_1px'), '{:.2f}')} | "
-                     f"{fmt(v['ms']['median'], '{:.0f}')} |")
+                     f"{fmt(v['ms']['median'], '{:.1f}')} |")
+        L += ["", "Median ms per stage of one alignment (`2 short`: the schedule for close starts, "
+              "from the same 2 px starts):", "", "| start px | " + " | ".join(STAGES) + " |",
+              "|---|" + "---|" * len(STAGES)]
+        for k, v in al["by_start"].items():
+            st = v.get("stage_ms_median") or {}
+            L.append(f"| {k} | " + " | ".join(fmt(st.get(s), '{:.2f}') for s in STAGES) + " |")
         L.append("")
     acc = doc.get("accuracy")
     if acc and acc.get("training"):

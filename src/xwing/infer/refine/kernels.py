@@ -211,8 +211,8 @@ def _unmix_finish(I, B, c_all, b_all, min_support):
 
 
 def image_alpha(I: np.ndarray, M: np.ndarray, window: int, margin: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`xwing.infer.refine.align._image_alpha`, compiled: one 8-channel box filter
-    and two fused passes instead of a dozen full-image numpy operations."""
+    """:func:`xwing.infer.refine.align._image_alpha`, compiled: the eight box sums in two
+    4-channel box filters and two fused passes instead of a dozen full-image numpy operations."""
     import cv2
 
     inside = (M > 0.99).astype(np.uint8)
@@ -221,7 +221,9 @@ def image_alpha(I: np.ndarray, M: np.ndarray, window: int, margin: int = 0) -> t
         kernel = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)
         inside, outside = cv2.erode(inside, kernel), cv2.erode(outside, kernel)
     S, c_all, b_all = _unmix_sums(np.ascontiguousarray(I, np.float32), inside, outside)
-    B = cv2.boxFilter(S, -1, (window, window), normalize=False, borderType=cv2.BORDER_REFLECT)
+    # two 4-channel filters: OpenCV's vector path takes 4 channels, about twice as fast as 8
+    B = np.concatenate([cv2.boxFilter(np.ascontiguousarray(S[:, :, i:i + 4]), -1, (window, window), normalize=False,
+                                      borderType=cv2.BORDER_REFLECT) for i in (0, 4)], axis=2)
     # The reference's test is support > 1e-3 on the normalised box mean.
     return _unmix_finish(I, B, c_all, b_all, 1e-3 * window * window)
 
