@@ -55,3 +55,37 @@ def test_both_detectors_have_the_detector_interface():
     shipped = Path(__file__).resolve().parents[2] / "models" / "xwing.onnx"
     if shipped.is_file():
         assert isinstance(OnnxDetector(shipped), Detector)
+
+
+def test_align_refiner_in_tracking_starts_short_from_the_prediction_then_falls_back(monkeypatch):
+    from xwing.infer.refine import align as A
+
+    cam = seed_camera()
+    det = OracleDetector(input_size=128)
+    T_meas = make_T(rotvec_to_R([0.3, 0.2, 0.1]), [0.0, 0.0, 2.0])
+    T_pred = make_T(rotvec_to_R([0.31, 0.2, 0.1]), [0.01, 0.0, 2.0])
+    det.set_truth(T_meas, cam)
+    est = PoseEstimator(det, cam, PipelineConfig(refine="full"))
+    current = est.run_pass(np.zeros((256, 256, 3), np.uint8), est.zoom_crop(T_meas, 128), "track", T_init=T_meas)
+    calls = []
+
+    def fake_align(image, K, vertices, faces, T_init, config=None, dist=None):
+        calls.append((config, T_init.copy()))
+        short = config is A.CLOSE_START
+        return A.AlignResult(T_init.copy(), ok=short and accept_short, quality=0.9, quality_init=0.9, edge_score=3.0,
+                             shift_px=0.0, iterations=1)
+
+    monkeypatch.setattr(A, "align", fake_align)
+    refiner = A.AlignRefiner()
+    accept_short = True
+    done = refiner.refine(est, np.zeros((256, 256, 3), np.uint8), current, T_pred=T_pred)
+    assert len(calls) == 1 and calls[0][0] is A.CLOSE_START and np.allclose(calls[0][1], T_pred)
+    assert done[0].ok and np.allclose(done[0].T_cam_obj, T_pred)
+    calls.clear()
+    accept_short = False  # rejected: the full schedule from the measurement, no planar alternative in tracking
+    refiner.refine(est, np.zeros((256, 256, 3), np.uint8), current, T_pred=T_pred)
+    assert [c[0] is A.CLOSE_START for c in calls] == [True, False]
+    assert np.allclose(calls[1][1], current.T_cam_obj)
+    calls.clear()
+    refiner.refine(est, np.zeros((256, 256, 3), np.uint8), current)  # a single image: never the short schedule
+    assert calls and not any(c[0] is A.CLOSE_START for c in calls)

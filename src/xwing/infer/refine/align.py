@@ -87,7 +87,9 @@ class AlignConfig(SavedConfig):
         coarse_prior_weight: ``prior_weight`` at the coarse levels (weaker: the
             start may be 10 px off).
         sigmas_px: blur of model and image coverage per fine level.
-        iterations: Gauss-Newton steps per fine level.
+        iterations: Gauss-Newton steps per fine level (at most, with ``min_step_px``).
+        min_step_px: a level stops early once a step moves the box corners less than
+            this (mean, image pixels); 0: every level runs all its steps.
         window_px: window for the local ship/background colour means (fine levels).
         margin_px: their margin (see ``coarse_margin_px``), fine levels.
         band_px: half-width of the band around the silhouette that is used.
@@ -120,6 +122,7 @@ class AlignConfig(SavedConfig):
     coarse_prior_weight: float = 0.01
     sigmas_px: tuple[float, ...] = (1.5, 0.7, 0.0)
     iterations: tuple[int, ...] = (4, 3, 3)
+    min_step_px: float = 0.0
     window_px: int = 11
     margin_px: int = 0
     band_px: int = 6
@@ -131,12 +134,13 @@ class AlignConfig(SavedConfig):
     backend: str = "compiled"
 
 
-#: The schedule for close starts (within about 2 px): no coarse stage, one or two steps
-#: per fine level, a smaller working crop that never shrinks the image, 2 x 2
-#: supersampling. Chosen on renders of seed 4242 from 1-3 px starts; the tracker does not
-#: use it yet (docs/refinement.md: from its own predictions it drifted on the demo flight).
+#: The schedule for close starts (the tracker's predictions, usually within 1-3 px): no
+#: coarse stage, the fine levels until a step moves the box under 0.03 px (at most 3, 3
+#: and 6 steps), a smaller working crop that never shrinks the image, 2 x 2
+#: supersampling. Chosen on renders of seed 4242 and a rendered flight of seed 4243
+#: (docs/refinement.md).
 CLOSE_START = AlignConfig(work_size=112, min_zoom=1.0, supersample=2, coarse_sigmas_px=(), coarse_iterations=(),
-                          sigmas_px=(1.5, 0.7, 0.0), iterations=(1, 1, 2))
+                          sigmas_px=(1.5, 0.7, 0.0), iterations=(3, 3, 6), min_step_px=0.03)
 
 
 @dataclass
@@ -450,8 +454,13 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
                     if not np.all(np.isfinite(Hm)) or np.trace(Hm) <= 0:
                         break
                     step = -np.linalg.solve(Hm + lam * np.diag(np.diag(Hm) + 1e-9), g)
-                    T = se3_exp(step) @ T
+                    T_next = se3_exp(step) @ T
+                    moved = (float(np.linalg.norm(project_points(corners, T_next, K) - project_points(corners, T, K),
+                                                  axis=1).mean()) if config.min_step_px > 0 else np.inf)
+                    T = T_next
                     steps += 1
+                if moved < config.min_step_px:
+                    break
 
     def quality_of(Tq):
         # Share of band pixels that are explained AND have ship/background contrast:
@@ -484,15 +493,17 @@ class AlignRefiner:
     minimum (:func:`xwing.geometry.pnp.planar_alternatives`, refit on the current
     inlier keypoints); the accepted alignment with the highest quality wins. Not ok
     when the aligner rejects them all, so the caller keeps the pose it had. In
-    tracking, from the measurement alone (the prediction already chose between the
+    tracking, from the tracker's prediction with :data:`CLOSE_START`, then (if that is
+    rejected) from the measurement alone (the prediction already chose between the
     two minima).
     """
 
     stage = "align"
     in_tracking = True
 
-    def __init__(self, config: AlignConfig = AlignConfig()):
+    def __init__(self, config: AlignConfig = AlignConfig(), close_start: AlignConfig | None = CLOSE_START):
         self.config = config
+        self.close_start = close_start
 
     def refine(self, estimator, image: np.ndarray, current, T_pred: np.ndarray | None = None) -> list:
         t0 = time.perf_counter()
@@ -502,7 +513,14 @@ class AlignRefiner:
         if T_pred is None:
             starts += planar_alternatives(current.T_cam_obj, current.uv_px[use], estimator.points_3d[use], cam.K,
                                           cam.dist, current.conf[use])
-        results = [align(image, cam.K, obj.vertices, obj.faces, T, self.config, dist=cam.dist) for T in starts]
+        results = []
+        if T_pred is not None and self.close_start is not None:
+            # In tracking the prediction from the last aligned frames is closer than this
+            # frame's keypoints: the short schedule from it, the full one from the
+            # keypoint pose only where that is rejected.
+            results = [align(image, cam.K, obj.vertices, obj.faces, T_pred, self.close_start, dist=cam.dist)]
+        if not any(r.ok for r in results):
+            results += [align(image, cam.K, obj.vertices, obj.faces, T, self.config, dist=cam.dist) for T in starts]
         accepted = [r for r in results if r.ok]
         best = max(accepted, key=lambda r: r.quality) if accepted else results[0]
         reason = "" if best.ok else (f"alignment rejected (quality {best.quality:.2f}, "
