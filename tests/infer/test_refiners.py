@@ -76,7 +76,7 @@ def test_align_refiner_in_tracking_starts_short_from_the_prediction_then_falls_b
                              shift_px=0.0, iterations=1)
 
     monkeypatch.setattr(A, "align", fake_align)
-    refiner = A.AlignRefiner()
+    refiner = A.AlignRefiner(close_start=A.CLOSE_START)
     accept_short = True
     done = refiner.refine(est, np.zeros((256, 256, 3), np.uint8), current, T_pred=T_pred)
     assert len(calls) == 1 and calls[0][0] is A.CLOSE_START and np.allclose(calls[0][1], T_pred)
@@ -89,3 +89,10 @@ def test_align_refiner_in_tracking_starts_short_from_the_prediction_then_falls_b
     calls.clear()
     refiner.refine(est, np.zeros((256, 256, 3), np.uint8), current)  # a single image: never the short schedule
     assert calls and not any(c[0] is A.CLOSE_START for c in calls)
+
+
+def test_tracking_aligns_from_the_measurement_by_default():
+    from xwing.infer.refine.align import AlignRefiner
+
+    assert AlignRefiner().close_start is None
+    assert REFINE_MODES["full"].refiners[-1].close_start is None

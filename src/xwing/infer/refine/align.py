@@ -134,11 +134,12 @@ class AlignConfig(SavedConfig):
     backend: str = "compiled"
 
 
-#: The schedule for close starts (the tracker's predictions, usually within 1-3 px): no
-#: coarse stage, the fine levels until a step moves the box under 0.03 px (at most 3, 3
-#: and 6 steps), a smaller working crop that never shrinks the image, 2 x 2
-#: supersampling. Chosen on renders of seed 4242 and a rendered flight of seed 4243
-#: (docs/refinement.md).
+#: The schedule for close starts (within about 2 px): no coarse stage, the fine levels
+#: until a step moves the box under 0.03 px (at most 3, 3 and 6 steps), a smaller
+#: working crop that never shrinks the image, 2 x 2 supersampling. Chosen on renders of
+#: seed 4242 and a rendered flight of seed 4243. Tracking does not use it by default
+#: (``AlignRefiner(close_start=CLOSE_START)`` does): from the tracker's predictions it
+#: removes only part of each frame's error, and the rest carries over (docs/refinement.md).
 CLOSE_START = AlignConfig(work_size=112, min_zoom=1.0, supersample=2, coarse_sigmas_px=(), coarse_iterations=(),
                           sigmas_px=(1.5, 0.7, 0.0), iterations=(3, 3, 6), min_step_px=0.03)
 
@@ -493,15 +494,15 @@ class AlignRefiner:
     minimum (:func:`xwing.geometry.pnp.planar_alternatives`, refit on the current
     inlier keypoints); the accepted alignment with the highest quality wins. Not ok
     when the aligner rejects them all, so the caller keeps the pose it had. In
-    tracking, from the tracker's prediction with :data:`CLOSE_START`, then (if that is
-    rejected) from the measurement alone (the prediction already chose between the
-    two minima).
+    tracking, from the measurement alone (the prediction already chose between the
+    two minima); with ``close_start``, first from the tracker's prediction with that
+    schedule, the full one only where it is rejected.
     """
 
     stage = "align"
     in_tracking = True
 
-    def __init__(self, config: AlignConfig = AlignConfig(), close_start: AlignConfig | None = CLOSE_START):
+    def __init__(self, config: AlignConfig = AlignConfig(), close_start: AlignConfig | None = None):
         self.config = config
         self.close_start = close_start
 
@@ -515,9 +516,9 @@ class AlignRefiner:
                                           cam.dist, current.conf[use])
         results = []
         if T_pred is not None and self.close_start is not None:
-            # In tracking the prediction from the last aligned frames is closer than this
-            # frame's keypoints: the short schedule from it, the full one from the
-            # keypoint pose only where that is rejected.
+            # The prediction from the last aligned frames is closer than this frame's
+            # keypoints: the short schedule from it, the full one from the keypoint pose
+            # only where that is rejected.
             results = [align(image, cam.K, obj.vertices, obj.faces, T_pred, self.close_start, dist=cam.dist)]
         if not any(r.ok for r in results):
             results += [align(image, cam.K, obj.vertices, obj.faces, T, self.config, dist=cam.dist) for T in starts]
