@@ -386,17 +386,28 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
     corners = box_corners_of_points(vertices)
     clock = _StageClock()
 
+    seen: dict = {}  # (pose, crop, stage) -> raster and unmixing, which no blur changes
+
     def evaluate(T, sigma, I, valid, Kc, coarse):
         """Model coverage, blurred model and image coverage, confidence and band at ``T``."""
         h, w = I.shape[:2]
         ss = config.coarse_supersample if coarse else config.supersample
-        with clock("raster"):
-            r = raster(vertices, faces, T, Kc, w, h, ss, want_depth=True)
-        with clock("unmix"):
-            if coarse:
-                alpha, conf = unmix(I, r.coverage, config.coarse_window_px, config.coarse_margin_px)
-            else:
-                alpha, conf = unmix(I, r.coverage, config.window_px, config.margin_px)
+        # The fine stage's start is scored, then iterated from; the start is scored again
+        # for the quality gate: the same raster and unmixing each time.
+        key = (T.tobytes(), Kc.tobytes(), I.shape, coarse)
+        if key in seen:
+            r, alpha, conf = seen[key]
+        else:
+            with clock("raster"):
+                r = raster(vertices, faces, T, Kc, w, h, ss, want_depth=True)
+            with clock("unmix"):
+                if coarse:
+                    alpha, conf = unmix(I, r.coverage, config.coarse_window_px, config.coarse_margin_px)
+                else:
+                    alpha, conf = unmix(I, r.coverage, config.window_px, config.margin_px)
+            if len(seen) > 8:
+                seen.clear()
+            seen[key] = (r, alpha, conf)
         # Crop pixels beyond the image's border (a truncated ship) are no evidence
         # either way: their black is neither ship nor background.
         conf = conf * valid
