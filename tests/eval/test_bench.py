@@ -98,7 +98,7 @@ def test_align_part_and_partial_rerun_keeps_earlier_parts(tiny_onnx, tmp_path):
     doc = json.loads((out / "bench.json").read_text())
     assert doc["ours"]["ms_batch1"] == ms and doc["parts_run"] == ["align"]
     al = doc["align"]
-    assert al["n_samples"] == 2 and set(al["by_start"]) == {"1", "2", "3", "6", "12", "2 short"}
+    assert al["n_samples"] == 2 and set(al["by_start"]) == {"1", "2", "3", "6", "12", "2 short", "2 tracking"}
     # the short schedule starts from exactly the full schedule's 2 px starts
     assert al["by_start"]["2 short"]["start_err_px_mean"] == al["by_start"]["2"]["start_err_px_mean"]
     for start, v in al["by_start"].items():

@@ -91,8 +91,9 @@ def test_align_refiner_in_tracking_starts_short_from_the_prediction_then_falls_b
     assert calls and not any(c[0] is A.CLOSE_START for c in calls)
 
 
-def test_tracking_aligns_from_the_measurement_by_default():
-    from xwing.infer.refine.align import AlignRefiner
+def test_tracking_aligns_from_the_prediction_with_the_tracking_schedule_by_default():
+    from xwing.infer.refine.align import TRACKING, AlignRefiner
 
-    assert AlignRefiner().close_start is None
-    assert REFINE_MODES["full"].refiners[-1].close_start is None
+    assert AlignRefiner().close_start is TRACKING
+    assert REFINE_MODES["full"].refiners[-1].close_start is TRACKING
+    assert sum(TRACKING.coarse_iterations) + sum(TRACKING.iterations) < 18  # shorter than the full 8 + 10

@@ -7,7 +7,8 @@ box-corner error along a random SE(3) direction, :func:`xwing.geometry.perturb.p
 Per start: the final error's median, the share below 0.5 px and 1 px, the accepted
 share, ms and ms per stage (raster, unmixing, blur, Jacobian, solve, scores); from
 the 2 px starts also the short schedule for close starts
-(:data:`xwing.infer.refine.align.CLOSE_START`), as rows ``2 short``. Rendering needs
+(:data:`xwing.infer.refine.align.CLOSE_START`) and the tracker's
+(:data:`~xwing.infer.refine.align.TRACKING`), as rows ``2 short`` and ``2 tracking``. Rendering needs
 the render extras, imported only here.
 """
 
@@ -22,7 +23,7 @@ from xwing.geometry.camera import seed_camera
 from xwing.geometry.perturb import perturb_to_error
 from xwing.geometry.projection import project_points
 from xwing.infer.latency import spread
-from xwing.infer.refine.align import CLOSE_START, AlignConfig, align
+from xwing.infer.refine.align import CLOSE_START, TRACKING, AlignConfig, align
 from xwing.model.keypoints import SEED_BOX_CORNERS
 
 
@@ -39,7 +40,8 @@ def align_basin(n_samples: int, seed: int, starts=ALIGN_STARTS_PX, short_starts=
     verts = gen.mesh.vertices.astype(np.float64)
     faces = gen.mesh.faces
     config = config or AlignConfig()
-    schedules = [(f"{s:g}", s, config) for s in starts] + [(f"{s:g} short", s, CLOSE_START) for s in short_starts]
+    schedules = ([(f"{s:g}", s, config) for s in starts] + [(f"{s:g} short", s, CLOSE_START) for s in short_starts]
+                 + [(f"{s:g} tracking", s, TRACKING) for s in short_starts])
     rows: dict = {name: [] for name, _, _ in schedules}
     stage_ms: dict = {name: [] for name, _, _ in schedules}
     index, taken, categories = 0, 0, {}
@@ -64,7 +66,7 @@ def align_basin(n_samples: int, seed: int, starts=ALIGN_STARTS_PX, short_starts=
         if progress_update is not None:
             progress_update()
     out = {"n_samples": taken, "seed": seed, "categories": categories, "config": config.to_dict(),
-           "short_config": CLOSE_START.to_dict(),
+           "short_config": CLOSE_START.to_dict(), "tracking_config": TRACKING.to_dict(),
            "definition": "error = mean distance of the 8 box corners to their true projections (px); "
                          "final = the pose align() returns (its start when it rejects the result)",
            "by_start": {}}

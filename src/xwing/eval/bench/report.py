@@ -245,7 +245,8 @@ def write_markdown(out: Path, doc: dict) -> None:
                      f"{fmt(v['final_err_px_median_ok'])} | {fmt(v.get('accepted_above_1px'), '{:.2f}')} | "
                      f"{fmt(v['ms']['median'], '{:.1f}')} |")
         L += ["", "Median ms per stage of one alignment (`2 short`: the schedule for close starts, "
-              "from the same 2 px starts):", "", "| start px | " + " | ".join(STAGES) + " |",
+              "`2 tracking`: the tracker's, both from the same 2 px starts):", "",
+              "| start px | " + " | ".join(STAGES) + " |",
               "|---|" + "---|" * len(STAGES)]
         for k, v in al["by_start"].items():
             st = v.get("stage_ms_median") or {}

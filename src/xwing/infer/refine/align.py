@@ -134,14 +134,19 @@ class AlignConfig(SavedConfig):
     backend: str = "compiled"
 
 
-#: The schedule for close starts (within about 2 px): no coarse stage, the fine levels
-#: until a step moves the box under 0.03 px (at most 3, 3 and 6 steps), a smaller
+#: The shortest schedule for close starts (within about 2 px): no coarse stage, the fine
+#: levels until a step moves the box under 0.03 px (at most 3, 3 and 6 steps), a smaller
 #: working crop that never shrinks the image, 2 x 2 supersampling. Chosen on renders of
-#: seed 4242 and a rendered flight of seed 4243. Tracking does not use it by default
-#: (``AlignRefiner(close_start=CLOSE_START)`` does): from the tracker's predictions it
-#: removes only part of each frame's error, and the rest carries over (docs/refinement.md).
+#: seed 4242; from the tracker's own predictions it leaves part of each frame's error to
+#: the next, so tracking takes :data:`TRACKING` (docs/refinement.md).
 CLOSE_START = AlignConfig(work_size=112, min_zoom=1.0, supersample=2, coarse_sigmas_px=(), coarse_iterations=(),
                           sigmas_px=(1.5, 0.7, 0.0), iterations=(3, 3, 6), min_step_px=0.03)
+
+#: The tracker's schedule, from its prediction: the full one with half the steps (coarse
+#: 2 + 2, fine 2 + 2 + 2). Without a coarse stage the colour model, learnt at the current
+#: silhouette, holds the fit near its start; two coarse steps per level free it. Chosen
+#: on a rendered flight of seed 4243 and the tracker test's rotating ship.
+TRACKING = AlignConfig(coarse_iterations=(2, 2), iterations=(2, 2, 2))
 
 
 @dataclass
@@ -505,15 +510,15 @@ class AlignRefiner:
     minimum (:func:`xwing.geometry.pnp.planar_alternatives`, refit on the current
     inlier keypoints); the accepted alignment with the highest quality wins. Not ok
     when the aligner rejects them all, so the caller keeps the pose it had. In
-    tracking, from the measurement alone (the prediction already chose between the
-    two minima); with ``close_start``, first from the tracker's prediction with that
-    schedule, the full one only where it is rejected.
+    tracking, from the tracker's prediction with ``close_start`` (:data:`TRACKING`),
+    then, where that is rejected (or ``close_start`` is None), from the measurement
+    alone with the full schedule (the prediction already chose between the two minima).
     """
 
     stage = "align"
     in_tracking = True
 
-    def __init__(self, config: AlignConfig = AlignConfig(), close_start: AlignConfig | None = None):
+    def __init__(self, config: AlignConfig = AlignConfig(), close_start: AlignConfig | None = TRACKING):
         self.config = config
         self.close_start = close_start
 
