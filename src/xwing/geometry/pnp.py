@@ -26,7 +26,7 @@ import numpy as np
 
 from xwing.geometry.camera import Camera
 from xwing.geometry.pose import make_T, rotation_angle_deg, rotvec_to_R, se3_exp, transform_points
-from xwing.geometry.projection import projection_jacobian
+from xwing.geometry.projection import project_camera_points, projection_jacobian
 
 
 @dataclass
@@ -52,11 +52,6 @@ class PnPResult:
         return int(self.inliers.sum())
 
 
-def _project(X_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Camera-frame points (N, 3) -> pixels (N, 2), pinhole without distortion."""
-    return X_cam[:, :2] / X_cam[:, 2:3] @ K[:2, :2].T + K[:2, 2]
-
-
 def reprojection_errors(T_cam_obj: np.ndarray, pts_3d: np.ndarray, pts_2d: np.ndarray,
                         K: np.ndarray) -> np.ndarray:
     """Per-point pixel distance (N,) between projected ``pts_3d`` and ``pts_2d``
@@ -64,7 +59,7 @@ def reprojection_errors(T_cam_obj: np.ndarray, pts_3d: np.ndarray, pts_2d: np.nd
     X = transform_points(T_cam_obj, pts_3d)
     err = np.full(len(X), np.inf)
     front = X[:, 2] > 1e-9
-    err[front] = np.linalg.norm(_project(X[front], K) - pts_2d[front], axis=1)
+    err[front] = np.linalg.norm(project_camera_points(X[front], K) - pts_2d[front], axis=1)
     return err
 
 
@@ -83,7 +78,7 @@ def refine_lm(T_cam_obj: np.ndarray, pts_3d: np.ndarray, pts_2d: np.ndarray, K: 
         X_ = transform_points(T_, pts_3d)
         if np.any(X_[:, 2] <= 1e-9):
             return np.inf, None, X_
-        r_ = (sw * (_project(X_, K) - pts_2d)).reshape(-1)
+        r_ = (sw * (project_camera_points(X_, K) - pts_2d)).reshape(-1)
         return float(r_ @ r_), r_, X_
 
     cost, r, X = cost_of(T)

@@ -28,6 +28,14 @@ def project_points(pts_obj: np.ndarray, T_cam_obj: np.ndarray, K: np.ndarray,
         uv = uv.reshape(-1, 2)
         uv[X[:, 2] <= 0] = np.nan
         return uv
+    return project_camera_points(X, K)
+
+
+def project_camera_points(X_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Pinhole projection of camera-frame points (N, 3) -> pixels (N, 2); points at or
+    behind the camera plane come out nan. For callers that need the camera frame too
+    (the rasterisers' depths) without transforming twice."""
+    X = np.asarray(X_cam, dtype=np.float64).reshape(-1, 3)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(X[:, 2] > 0, X[:, 2], np.nan)
         xn = X[:, :2] / z[:, None]  # (N, 2) normalised image coordinates

@@ -533,7 +533,7 @@ class AlignRefiner:
         results = []
         if T_pred is not None and self.close_start is not None:
             # The prediction from the last aligned frames is closer than this frame's
-            # keypoints: the short schedule from it, the full one from the keypoint pose
+            # keypoints: ``close_start`` from it, the full schedule from the keypoint pose
             # only where that is rejected.
             results = [align(image, cam.K, obj.vertices, obj.faces, T_pred, self.close_start, dist=cam.dist)]
         if not any(r.ok for r in results):

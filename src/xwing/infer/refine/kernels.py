@@ -24,7 +24,8 @@ import math
 import numba as nb
 import numpy as np
 
-from xwing.geometry.projection import projection_jacobian
+from xwing.geometry.pose import transform_points
+from xwing.geometry.projection import project_camera_points, projection_jacobian
 from xwing.infer.refine.raster import Raster
 
 _NJIT = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
@@ -122,33 +123,13 @@ def _raster_kernel(uv, z, faces, width, height, s, near, coverage, face, depth):
                 depth[y, x] = 1.0 / inv_z[y, x]
 
 
-@nb.njit(**_NJIT)
-def _project(vertices, T, K):
-    """Camera-frame depth z (V,) and pixels uv (V, 2) of model points (V, 3) at pose T (4, 4)."""
-    n = vertices.shape[0]
-    z = np.empty(n)
-    uv = np.empty((n, 2))
-    for i in range(n):
-        x, y, w = vertices[i, 0], vertices[i, 1], vertices[i, 2]
-        Xc = T[0, 0] * x + T[0, 1] * y + T[0, 2] * w + T[0, 3]
-        Yc = T[1, 0] * x + T[1, 1] * y + T[1, 2] * w + T[1, 3]
-        Zc = T[2, 0] * x + T[2, 1] * y + T[2, 2] * w + T[2, 3]
-        z[i] = Zc
-        if Zc != 0.0:
-            uv[i, 0] = K[0, 0] * Xc / Zc + K[0, 1] * Yc / Zc + K[0, 2]
-            uv[i, 1] = K[1, 1] * Yc / Zc + K[1, 2]
-        else:
-            uv[i, 0] = np.nan
-            uv[i, 1] = np.nan
-    return z, uv
-
-
 def rasterize(vertices: np.ndarray, faces: np.ndarray, T_cam_obj: np.ndarray, K: np.ndarray,
               width: int, height: int, supersample: int = 4, want_depth: bool = True,
               near: float = 1e-3) -> Raster:
     """:func:`xwing.infer.refine.raster.rasterize`, compiled (same arguments and result)."""
-    z, uv = _project(np.ascontiguousarray(vertices, np.float64), np.ascontiguousarray(T_cam_obj, np.float64),
-                     np.ascontiguousarray(K, np.float64))
+    X = transform_points(T_cam_obj, vertices)  # (V, 3) camera frame
+    z = np.ascontiguousarray(X[:, 2])
+    uv = np.ascontiguousarray(project_camera_points(X, K))  # nan behind the camera, whose faces are skipped
     coverage = np.zeros((height, width), np.float32)
     face = np.full((height, width), -1, np.int32)
     depth = np.full((height, width), np.inf, np.float32)

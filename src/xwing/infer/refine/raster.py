@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xwing.geometry.pose import transform_points
+from xwing.geometry.projection import project_camera_points
 
 _SHIFT = 4  # fixed-point bits for vertex coordinates (1/16 sub-pixel)
 
@@ -85,8 +86,7 @@ def rasterize(vertices: np.ndarray, faces: np.ndarray, T_cam_obj: np.ndarray, K:
     s = int(supersample)
     X = transform_points(T_cam_obj, vertices)  # (V, 3) camera frame
     z = X[:, 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        uv = X[:, :2] / z[:, None] @ K[:2, :2].T + K[:2, 2]  # (V, 2) pixels
+    uv = project_camera_points(X, K)  # (V, 2) pixels; nan behind the camera, whose faces are skipped
     # Sub-pixel canvas coordinates: u_ss = (u + 0.5) s - 0.5, in 1/16 fixed point.
     uv_ss = (uv + 0.5) * s - 0.5
     tri_z = z[faces]  # (F, 3)
