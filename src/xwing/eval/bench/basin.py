@@ -53,10 +53,12 @@ def align_basin(n_samples: int, seed: int, starts=ALIGN_STARTS_PX, short_starts=
         taken += 1
         categories[sample.category] = categories.get(sample.category, 0) + 1
         uv_gt = project_points(SEED_BOX_CORNERS, sample.T_cam_obj, cam.K)
+        # one start per error (seeded by sample and error), shared by every schedule from it
+        start_of = {s: perturb_to_error(sample.T_cam_obj, cam.K, SEED_BOX_CORNERS, s,
+                                        np.random.default_rng([seed, index, int(round(10 * s))]))
+                    for s in {s for _, s, _ in schedules}}
         for name, s, cfg in schedules:
-            # the same start for every schedule from this error (seeded by sample and error)
-            rng = np.random.default_rng([seed, index, int(round(10 * s))])
-            T0, e0 = perturb_to_error(sample.T_cam_obj, cam.K, SEED_BOX_CORNERS, s, rng)
+            T0, e0 = start_of[s]
             t0 = time.perf_counter()
             res = align(sample.image, cam.K, verts, faces, T0, cfg)
             ms = (time.perf_counter() - t0) * 1e3

@@ -16,7 +16,7 @@ GOAL_ROT_ERR_RATIO = 2.0
 COMPARE_SIZE = 256
 #: Starts of the alignment basin: mean box-corner error (px) from the true pose.
 ALIGN_STARTS_PX = (1.0, 2.0, 3.0, 6.0, 12.0)
-#: Starts from which the short schedule for close starts is measured too (tracking).
+#: Starts from which the short schedule for close starts and the tracker's are measured too.
 ALIGN_SHORT_STARTS_PX = (2.0,)
 
 
