@@ -16,7 +16,7 @@ import pytest
 
 from _flights import synthetic_flight, write_oracle_sequence
 from xwing.geometry.camera import seed_camera
-from xwing.io.dataset import write_image
+from xwing.io.images import write_image
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "xwing.onnx"
 

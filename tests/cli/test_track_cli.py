@@ -11,7 +11,8 @@ from xwing.cli import main
 from xwing.eval.summary import METRIC_KEYS
 from xwing.geometry.camera import T_cam_obj_from_model_matrix, seed_camera
 from xwing.infer.oracle import OracleDetector
-from xwing.io.dataset import load_matrix, save_camera_info, write_image, write_sample
+from xwing.io.dataset import load_matrix, save_camera_info, write_sample
+from xwing.io.images import write_image
 from xwing.io.video import gif_delays_ms, open_source
 
 SIZE = 128

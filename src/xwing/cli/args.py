@@ -67,6 +67,12 @@ def add_estimator_arguments(parser: argparse.ArgumentParser) -> None:
     add_object_arguments(parser)
 
 
+def add_strict_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--strict", action="store_true",
+                        help="a damaged image (cut short, corrupt) is an error; by default it is warned about "
+                             "by name and counted as unreadable")
+
+
 def pipeline_config(args):
     """The :class:`~xwing.infer.estimator.PipelineConfig` of the shared arguments."""
     return PipelineConfig(input_size=args.input_size, refine=args.refine, mesh=args.mesh,

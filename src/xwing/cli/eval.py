@@ -13,7 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xwing.cli.args import add_estimator_arguments, add_model_argument, load_model, pipeline_config
+from xwing.cli.args import (
+    add_estimator_arguments,
+    add_model_argument,
+    add_strict_argument,
+    load_model,
+    pipeline_config,
+)
 from xwing.eval.evaluate import evaluate
 from xwing.eval.report import format_cell, write_plots, write_report
 from xwing.infer.estimator import PoseEstimator
@@ -27,6 +33,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="output directory (metrics.json, report.md, plots.png)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     add_estimator_arguments(parser)
+    add_strict_argument(parser)
 
 
 def run(args) -> int:
@@ -36,7 +43,7 @@ def run(args) -> int:
     estimator = PoseEstimator(detector, dataset.camera, config)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    metrics, records = evaluate(estimator, dataset, progress=True, limit=args.limit)
+    metrics, records = evaluate(estimator, dataset, progress=True, limit=args.limit, strict=args.strict)
     metrics["model"] = str(args.model)
     metrics["dataset"] = str(args.dataset)
     metrics["config"] = config.to_dict()
@@ -49,6 +56,7 @@ def run(args) -> int:
     m = metrics
     print(f"{m['n_images']} images: corner error median {format_cell(m['kp_err_px_median'])} px, "
           f"rotation error median {format_cell(m['rot_err_deg_median'])} deg, ADD-0.1d {format_cell(m['add_01d'])}, "
-          f"flip rate {format_cell(m['flip_rate'])}, {format_cell(m['ms_per_image'])} ms/image")
+          f"flip rate {format_cell(m['flip_rate'])}, {format_cell(m['ms_per_image'])} ms/image"
+          + (f"; {m['n_unreadable']} unreadable image(s) left out" if m["n_unreadable"] else ""))
     print(f"wrote {out / 'metrics.json'}, {out / 'report.md'}" + ("" if note else f", {out / 'plots.png'}"))
     return 0

@@ -17,15 +17,21 @@ from pathlib import Path
 
 import numpy as np
 
-from xwing.cli.args import add_estimator_arguments, add_model_argument, load_model, pipeline_config
-from xwing.errors import XwingError
+from xwing.cli.args import (
+    add_estimator_arguments,
+    add_model_argument,
+    add_strict_argument,
+    load_model,
+    pipeline_config,
+)
+from xwing.errors import DamagedFileError, XwingError, warn
 from xwing.geometry.camera import model_matrix_from_T_cam_obj, seed_camera
 from xwing.infer.estimator import PoseEstimator
 from xwing.infer.oracle import OracleDetector
 from xwing.io.atomic import atomic_write_json, json_safe
 from xwing.io.calibration import load_camera
-from xwing.io.dataset import read_image, write_image
 from xwing.io.draw import draw_axes, draw_box, draw_keypoints, draw_label
+from xwing.io.images import read_image, write_image
 
 
 def add_arguments(parser) -> None:
@@ -34,6 +40,7 @@ def add_arguments(parser) -> None:
     add_estimator_arguments(parser)
     parser.add_argument("--camera", default=None, help="camera file (seed camera_info.json or calibration)")
     parser.add_argument("--out", default="out/predict", help="output directory (default out/predict)")
+    add_strict_argument(parser)
 
 
 def prediction_record(name: str, est, camera, detector_points) -> dict:
@@ -65,7 +72,14 @@ def run(args) -> int:
     records = []
     estimators = {}
     for path in args.images:
-        image = read_image(path)
+        try:
+            image = read_image(path)
+        except DamagedFileError as e:
+            if args.strict:
+                raise
+            warn(f"{e}; counted as unreadable")
+            records.append({"image": str(path), "ok": False, "reason": "unreadable image", "T_cam_obj": None})
+            continue
         h, w = image.shape[:2]
         if (w, h) not in estimators:
             if args.camera:

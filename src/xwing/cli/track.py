@@ -11,6 +11,12 @@ Outputs in ``--out`` (default ``out/track``): ``poses.json``, ``poses.csv``
 decoding the video, inference, PnP and tracking, not writing outputs: files are
 tracked in one pass and drawn in a second one (a camera stream is drawn as it
 goes, with that time left out of the figure).
+
+Memory stays flat in the video's length: per frame only the poses and their
+evidence are kept, frames are read again for drawing, the MP4s are streamed and
+``pewpew.gif`` holds the first ``--gif-seconds`` (default 10; the log says when
+it stops short of the clip). Damaged input (:mod:`xwing.io.video`) is warned
+about by name and the outputs hold what could be read.
 """
 
 from __future__ import annotations
@@ -22,7 +28,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from xwing.cli.args import add_estimator_arguments, add_model_argument, load_model, pipeline_config
+from xwing.cli.args import (
+    add_estimator_arguments,
+    add_model_argument,
+    add_strict_argument,
+    load_model,
+    pipeline_config,
+)
 from xwing.errors import XwingError
 from xwing.eval.tracking import oracle_of, resolve_camera, track_frames, tracking_metrics
 from xwing.infer.estimator import PoseEstimator
@@ -52,6 +64,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--lasers", default=None, help="JSON list of [origin, direction point] cannons, or 'none'")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     parser.add_argument("--no-video", action="store_true", help="write poses and metrics only (benchmarks)")
+    parser.add_argument("--gif-seconds", type=float, default=10.0,
+                        help="pewpew.gif holds the clip's first S seconds (default 10; 0: the whole clip, "
+                             "which a long clip makes large); the MP4s always hold every frame")
+    add_strict_argument(parser)
     parser.add_argument("--show", action="store_true", help="preview in a window where a display exists (q stops)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -59,22 +75,27 @@ def add_arguments(parser) -> None:
 class OutputVideos:
     """overlay.mp4, pewpew.gif and pewpew.mp4, fed frame by frame."""
 
-    def __init__(self, out: Path, camera, lasers, seed: int):
+    def __init__(self, out: Path, camera, lasers, seed: int, gif_frames: int | None = None):
         self.camera = camera
         self.overlay = Mp4Writer(out / "overlay.mp4")
         self.pew_mp4 = Mp4Writer(out / "pewpew.mp4")
-        self.pew_gif = GifWriter(out / "pewpew.gif")
+        self.pew_gif = GifWriter(out / "pewpew.gif", max_frames=gif_frames)
         self.pew = None if lasers is None else PewPew(camera.K, camera.dist, lasers, seed)
 
     def overlay_frame(self, frame: np.ndarray, r) -> np.ndarray:
         img = frame.copy()
+        if r.unreadable:
+            draw_label(img, f"{r.index} unreadable", color=(255, 80, 80))
+            return img
         if r.T_cam_obj is not None:
             draw_box(img, r.corners_px, (0, 255, 0))
             draw_axes(img, r.T_cam_obj, self.camera.K, 0.1, self.camera.dist)
         draw_label(img, f"{r.index} {r.status}", color=(255, 255, 255) if r.status != "lost" else (255, 80, 80))
         return img
 
-    def write(self, frame: np.ndarray, r) -> np.ndarray:
+    def write(self, frame: np.ndarray | None, r) -> np.ndarray:
+        if frame is None:  # an unreadable frame keeps its place in the videos, as a grey one
+            frame = np.full((self.camera.height, self.camera.width, 3), 96, np.uint8)
         img = self.overlay_frame(frame, r)
         self.overlay.write(img)
         if self.pew is not None:
@@ -93,7 +114,7 @@ class OutputVideos:
 
 
 def run(args) -> int:
-    source = open_source(args.input)
+    source = open_source(args.input, strict=args.strict)
     detector = load_model(args.model, args.providers, args.threads)
     oracle = oracle_of(detector, source, args.input)
     camera, camera_from = resolve_camera(args.camera, source, detector)
@@ -107,7 +128,8 @@ def run(args) -> int:
     progress = not args.quiet
 
     live = source.kind == "camera"
-    videos = None if args.no_video else OutputVideos(out, camera, lasers, args.seed)
+    gif_frames = round(args.gif_seconds * source.fps) if args.gif_seconds > 0 else None
+    videos = None if args.no_video else OutputVideos(out, camera, lasers, args.seed, gif_frames)
     show = _Preview() if args.show else None
 
     def on_frame(frame, r):
@@ -151,6 +173,11 @@ def run(args) -> int:
     atomic_write_json(out / "config.json", {"pipeline": pipe_cfg.to_dict(), "tracker": track_cfg.to_dict(),
                                             "camera_from": camera_from, "model": str(args.model),
                                             "input": str(args.input), "seed": args.seed})
+    if videos is not None and videos.pew_gif.dropped:
+        print(f"pewpew.gif holds the first {args.gif_seconds:g} s ({gif_frames} frames; --gif-seconds 0 for all); "
+              f"pewpew.mp4 holds all {videos.pew_mp4.count}")
+    if metrics["n_unreadable"]:
+        print(f"{metrics['n_unreadable']} unreadable frame(s) counted as lost")
     if interrupted:
         print(f"xwing track: interrupted after {len(results)} frames; the outputs hold the frames done so far")
     print(summary_line(metrics))

@@ -5,6 +5,10 @@ Each image is estimated on its own (batch 1, image already in memory, so
 pose, every pass the pipeline ran is scored: after a stage, the pipeline holds
 that pass's pose if accepted, else the last accepted one before it. The metric
 keys and subsets are defined in :mod:`xwing.eval.summary`.
+
+An image file that is cut short or corrupt is warned about by name and left out of
+the accuracy figures; ``n_unreadable`` and ``unreadable_files`` count it
+(``strict=True`` makes it an error instead).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from xwing.errors import DamagedFileError, warn
 from xwing.eval.records import ImageRecord, make_record
 from xwing.eval.summary import background_clutter, stage_stats, summarize_subsets
 from xwing.geometry.metrics import keypoint_errors_px
@@ -21,7 +26,8 @@ from xwing.geometry.projection import project_points
 from xwing.infer.oracle import OracleDetector
 
 
-def evaluate(estimator, dataset, progress: bool = False, limit: int | None = None) -> tuple[dict, list[ImageRecord]]:
+def evaluate(estimator, dataset, progress: bool = False, limit: int | None = None,
+             strict: bool = False) -> tuple[dict, list[ImageRecord]]:
     """Run ``estimator`` (:class:`~xwing.infer.estimator.PoseEstimator`) over a
     :class:`~xwing.io.dataset.SeedDataset` -> (metrics dict, per-image records)."""
     det = estimator.detector
@@ -30,8 +36,16 @@ def evaluate(estimator, dataset, progress: bool = False, limit: int | None = Non
     mesh = (estimator.config.mesh, estimator.config.fit_seed_box)
     n = len(dataset) if limit is None else min(limit, len(dataset))
     records = []
+    unreadable = []
     for i in tqdm(range(n), desc="eval", unit="img", disable=not progress):
-        sample = dataset[i]
+        try:
+            sample = dataset[i]
+        except DamagedFileError as e:
+            if strict:
+                raise
+            warn(f"{e}; counted as unreadable")
+            unreadable.append(str(e.path))
+            continue
         if oracle:
             det.set_truth(sample.T_cam_obj, cam)
         t0 = time.perf_counter()
@@ -53,4 +67,6 @@ def evaluate(estimator, dataset, progress: bool = False, limit: int | None = Non
     metrics = summarize_subsets(records, cam, mesh)
     metrics["refine"] = estimator.config.refine
     metrics["stages"] = stage_stats(records)
+    metrics["n_unreadable"] = len(unreadable)
+    metrics["unreadable_files"] = unreadable
     return metrics, records

@@ -71,7 +71,8 @@ def track_frames(source, tracker, oracle=None, max_frames=None, on_frame=None, p
     """Run ``tracker`` over ``source`` -> (results, seconds of tracking, interrupted).
 
     ``on_frame(frame, result)`` (drawing, preview) runs between frames; its time
-    is not counted. It may return False to stop. Ctrl-C stops cleanly.
+    is not counted. It may return False to stop. Ctrl-C stops cleanly. An
+    unreadable frame (None from the source) is a "lost" result marked ``unreadable``.
     """
     results = []
     total = source.n_frames if max_frames is None else min(max_frames, source.n_frames or max_frames)
@@ -85,9 +86,12 @@ def track_frames(source, tracker, oracle=None, max_frames=None, on_frame=None, p
         for index, time_s, frame in frames:
             if max_frames is not None and index >= max_frames:
                 break
-            if oracle is not None:
-                oracle.set_truth(source.truth.get(index), cam)
-            results.append(tracker.step(frame, index, time_s))
+            if frame is None:
+                results.append(tracker.unreadable(index, time_s))
+            else:
+                if oracle is not None:
+                    oracle.set_truth(source.truth.get(index), cam)
+                results.append(tracker.step(frame, index, time_s))
             if on_frame is not None or progress:
                 t1 = time.perf_counter()
                 bar.update(1)
@@ -131,7 +135,8 @@ def tracking_metrics(results, source, camera, seconds: float, estimator) -> dict
     statuses = [r.status for r in results]
     m = {"n_frames": n, "fps_end_to_end": n / seconds if seconds > 0 else math.nan,
          "ms_per_frame": 1e3 * seconds / n if n else math.nan,
-         "status_counts": {s: statuses.count(s) for s in STATUSES}}
+         "status_counts": {s: statuses.count(s) for s in STATUSES},
+         "n_unreadable": sum(r.unreadable for r in results)}
     if source.truth:
         T_gt = [source.truth.get(r.index) for r in results]
         T_est = [r.T_cam_obj for r in results]

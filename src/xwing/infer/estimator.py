@@ -87,7 +87,11 @@ class PipelineConfig(SavedConfig):
         fit_seed_box: scale ``mesh`` per axis onto the seed's box, as ``xwing render
             --fit-seed-box`` did when its training data were made.
         native_retry: when the first pass finds nothing in a frame it had to shrink,
-            search once more at the frame's own resolution (small ships).
+            search once more at the frame's own resolution (small ships), or at
+            ``native_max_side`` where the frame is larger.
+        native_max_side: the largest input side of that search: a network pass costs
+            its input's area, and a 4K frame whole would cost 200 first passes
+            (seconds and gigabytes) for every frame the ship is not found in.
         side: the top/bottom classifier that settles the roll (:mod:`xwing.infer.side`):
             "auto" (the ``.side.npz`` file beside the ONNX model, where there is one),
             "none", or a file.
@@ -108,11 +112,12 @@ class PipelineConfig(SavedConfig):
     fit_seed_box: bool = False
     side: str = "auto"
     native_retry: bool = True
+    native_max_side: int = 1024
 
     def __post_init__(self):
         if self.refine not in REFINE_MODES:
             raise XwingError(f"refine must be one of {', '.join(REFINE_MODES)}, got '{self.refine}'")
-        for name in ("input_size", "zoom_size"):
+        for name in ("input_size", "zoom_size", "native_max_side"):
             v = getattr(self, name)
             if v and (v < 32 or v % 32):
                 raise XwingError(f"{name} must be a multiple of 32 (>= 32), got {v}")
@@ -319,11 +324,11 @@ class PoseEstimator:
         h, w = image.shape[:2]
         first = self.run_pass(image, letterbox(w, h, self.input_size), "first")
         passes = [first]
-        if not first.ok and first.crop.scale < 1.0 and self.config.native_retry:
+        native = min(-(-max(w, h) // 32) * 32, self.config.native_max_side)
+        if not first.ok and native > self.input_size and self.config.native_retry:
             # Not found at low resolution: a small ship may have been a few pixels there.
-            # Look once more at the frame's own resolution (the input rounded up to 32 px).
-            side = -(-max(w, h) // 32) * 32
-            retry = self.run_pass(image, letterbox(w, h, side), "first_native")
+            # Look once more at the frame's own resolution (rounded up to 32 px, at most native_max_side).
+            retry = self.run_pass(image, letterbox(w, h, native), "first_native")
             passes.append(retry)
             if retry.ok:
                 first = retry

@@ -9,10 +9,12 @@ Layout::
       camera_info.json       # camera_world_matrix, model_view_matrix, projection_matrix (4x4 each)
       manifest.json, video.mp4, ...   # extra files may sit beside them; they are ignored
 
-Images are RGB ``uint8`` arrays (H, W, 3) inside xwing (OpenCV's BGR stays at the
-file boundary). Everything read is validated; problems raise :class:`XwingError`
-naming the file. Writes are atomic (temporary file + rename), and a sample
-counts as written once its ``N_mat.json`` exists: the image is written first.
+Images are RGB ``uint8`` arrays (H, W, 3) inside xwing (:mod:`xwing.io.images` reads
+and writes them). Everything read is validated; problems raise :class:`XwingError`
+naming the file (:class:`~xwing.errors.DamagedFileError` for an image cut short or
+corrupt, which :func:`xwing.eval.evaluate.evaluate` counts as unreadable). Writes
+are atomic (temporary file + rename), and a sample counts as written once its
+``N_mat.json`` exists: the image is written first.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from xwing.errors import XwingError
 from xwing.geometry.camera import Camera, T_cam_obj_from_model_matrix
 from xwing.geometry.pose import is_rigid
 from xwing.geometry.projection import in_image, project_points
-from xwing.io.atomic import atomic_write_bytes, atomic_write_text
+from xwing.io.atomic import atomic_write_text
 from xwing.io.calibration import _read_json, camera_from_camera_info
+from xwing.io.images import read_image, write_image
 from xwing.model.keypoints import SEED_BOX_CORNERS
 
 CAMERA_INFO = "camera_info.json"
@@ -66,47 +69,6 @@ def save_matrix(path: str | Path, M: np.ndarray) -> None:
     if M.shape != (4, 4):
         raise ValueError(f"expected (4, 4), got {M.shape}")
     atomic_write_text(path, json.dumps(M.tolist()))
-
-
-# --- images ------------------------------------------------------------------------------------
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file -> RGB uint8 (H, W, 3)."""
-    import cv2
-
-    path = Path(path)
-    if not path.is_file():
-        raise XwingError("file not found", path)
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise XwingError("unreadable image", path)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
-def encode_jpeg(image_rgb: np.ndarray, quality: int = 95) -> bytes:
-    import cv2
-
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return buf.tobytes()
-
-
-def write_image(path: str | Path, image_rgb: np.ndarray, jpeg_quality: int = 95) -> None:
-    """Write an RGB image atomically; the format follows the suffix (.jpg or .png)."""
-    import cv2
-
-    path = Path(path)
-    if path.suffix.lower() in (".jpg", ".jpeg"):
-        data = encode_jpeg(image_rgb, jpeg_quality)
-    else:
-        ok, buf = cv2.imencode(path.suffix, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise XwingError("cannot encode image with this suffix", path)
-        data = buf.tobytes()
-    atomic_write_bytes(path, data)
 
 
 # --- samples -----------------------------------------------------------------------------------

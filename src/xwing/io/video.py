@@ -13,10 +13,19 @@ Sources (:func:`open_source`), each yielding RGB uint8 frames (H, W, 3):
 Decoding runs in a reader thread a few frames ahead (OpenCV releases the GIL), so
 it overlaps with inference.
 
-Writers: :class:`Mp4Writer` (H.264 at 30 fps through imageio-ffmpeg) and
-:class:`GifWriter` (delays 30, 30, 40 ms: 33.3 ms per frame, the seed's
-timing, in the GIF's 10 ms units). Both write to a temporary file renamed on
-:meth:`close`, so no half-written file is ever left; :meth:`abort` removes it.
+Damaged input goes on where it can, said in one line (:func:`xwing.errors.warn`):
+an image of a directory that is cut short or corrupt is yielded as ``None`` (an
+unreadable frame; ``strict=True`` makes it an error); a video that ends before the
+frame count in its header, or whose decoder fails mid-stream, ends there and the
+frames read so far are used. Grey, RGBA and 16-bit images become RGB uint8
+(:mod:`xwing.io.images`).
+
+Writers: :class:`Mp4Writer` (H.264 at 30 fps through imageio-ffmpeg, streamed:
+memory does not grow with the video's length) and :class:`GifWriter` (delays 30,
+30, 40 ms: 33.3 ms per frame, the seed's timing, in the GIF's 10 ms units; a GIF
+is written at once on close, so it holds at most ``max_frames`` frames, kept as
+palette images). Both write to a temporary file renamed on :meth:`close`, so no
+half-written file is ever left; :meth:`abort` removes it.
 """
 
 from __future__ import annotations
@@ -30,11 +39,12 @@ from pathlib import Path
 
 import numpy as np
 
-from xwing.errors import XwingError
+from xwing.errors import DamagedFileError, XwingError, warn
 from xwing.geometry.camera import Camera, T_cam_obj_from_model_matrix
 from xwing.io.atomic import AtomicFile
 from xwing.io.calibration import load_camera_info
-from xwing.io.dataset import load_matrix, read_image
+from xwing.io.dataset import load_matrix
+from xwing.io.images import read_image, to_rgb8
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_NAME = "video.mp4"
@@ -70,8 +80,9 @@ class FrameSource:
     truth: dict[int, np.ndarray] = field(default_factory=dict)
     _open: object = None  # () -> iterator of RGB frames
 
-    def frames(self, prefetch: int = 8) -> Iterator[tuple[int, float, np.ndarray]]:
-        """Yield ``(index, time_s, rgb)``; decoding runs ``prefetch`` frames ahead in a thread."""
+    def frames(self, prefetch: int = 8) -> Iterator[tuple[int, float, np.ndarray | None]]:
+        """Yield ``(index, time_s, rgb)``, ``rgb`` None for an unreadable frame; decoding runs
+        ``prefetch`` frames ahead in a thread."""
         it = self._open()
         if prefetch <= 0:
             for i, frame in enumerate(it):
@@ -118,18 +129,27 @@ class FrameSource:
                     pass
 
 
-def _cv2_frames(cap) -> Iterator[np.ndarray]:
+def _cv2_frames(cap, path, expected: int | None = None) -> Iterator[np.ndarray]:
+    """Frames of an open ``cv2.VideoCapture`` as RGB; ``expected``: the header's frame count,
+    to tell a video cut short from one that ended."""
     import cv2
 
+    n = 0
     try:
         while True:
-            ok, bgr = cap.read()
+            try:
+                ok, bgr = cap.read()
+            except cv2.error as e:
+                warn(f"the video's decoder failed after {n} frames ({str(e).strip().splitlines()[-1]}); "
+                     f"the {n} frames before are used", path, once=f"broken:{path}")
+                break
             if not ok:
                 break
-            if bgr.ndim == 2:
-                yield cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
-            else:
-                yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            n += 1
+            yield to_rgb8(bgr, path)
+        if expected and n < expected:
+            warn(f"the video ends after {n} of the {expected} frames its header gives (cut short or damaged); "
+                 f"the {n} frames read are used", path, once=f"short:{path}")
     finally:
         cap.release()
 
@@ -150,13 +170,21 @@ def _open_video(path: Path, spec: str, kind: str = "video") -> FrameSource:
     probe.release()
     fps = fps if fps and np.isfinite(fps) and 1 <= fps <= 1000 else 30.0
     h, w = first.shape[:2]
-    return FrameSource(spec, kind, w, h, float(fps), count if count > 0 else None,
-                       _open=lambda: _cv2_frames(cv2.VideoCapture(str(path))))
+    count = count if count > 0 else None
+    return FrameSource(spec, kind, w, h, float(fps), count,
+                       _open=lambda: _cv2_frames(cv2.VideoCapture(str(path)), path, count))
 
 
-def _image_frames(files: list[Path], width: int, height: int) -> Iterator[np.ndarray]:
+def _image_frames(files: list[Path], width: int, height: int, strict: bool) -> Iterator[np.ndarray | None]:
     for f in files:
-        img = read_image(f)
+        try:
+            img = read_image(f)
+        except DamagedFileError as e:
+            if strict:
+                raise
+            warn(f"{e}; the frame is counted as unreadable", once=f"damaged:{f}")
+            yield None
+            continue
         if img.shape[:2] != (height, width):
             raise XwingError(f"image is {img.shape[1]} x {img.shape[0]}, the first image is {width} x {height}", f)
         yield img
@@ -173,8 +201,11 @@ def _read_truth(root: Path, camera: Camera | None) -> dict[int, np.ndarray]:
     return truth
 
 
-def open_source(spec: str | Path) -> FrameSource:
-    """Open a video file, an image/sequence directory or a camera index; see the module doc."""
+def open_source(spec: str | Path, strict: bool = False) -> FrameSource:
+    """Open a video file, an image/sequence directory or a camera index; see the module doc.
+
+    ``strict``: a damaged image in a directory raises instead of giving an unreadable frame.
+    """
     spec = str(spec)
     path = Path(spec)
     if not path.exists() and re.fullmatch(r"\d+", spec):
@@ -195,8 +226,8 @@ def open_source(spec: str | Path) -> FrameSource:
     if not files:
         raise XwingError(f"no images ({', '.join(IMAGE_SUFFIXES)}) and no {VIDEO_NAME} in this directory", path)
 
-    h, w = read_image(files[0]).shape[:2]
-    src = FrameSource(spec, "images", w, h, 30.0, len(files), _open=lambda: _image_frames(files, w, h))
+    h, w = _frame_size(files, strict)
+    src = FrameSource(spec, "images", w, h, 30.0, len(files), _open=lambda: _image_frames(files, w, h, strict))
     if info.is_file():
         # A seed-format directory: frame i is file N.jpg, whose truth is N_mat.json.
         src.camera = load_camera_info(info, w, h)
@@ -206,6 +237,17 @@ def open_source(spec: str | Path) -> FrameSource:
                 src.truth[i] = by_file[int(f.stem)]
         src.kind = "sequence" if src.truth else "images"
     return src
+
+
+def _frame_size(files: list[Path], strict: bool) -> tuple[int, int]:
+    """(height, width) of the first readable image: a damaged first image is one unreadable frame."""
+    for f in files:
+        try:
+            return read_image(f).shape[:2]
+        except DamagedFileError:
+            if strict:
+                raise
+    raise DamagedFileError("no image in this directory can be read", files[0].parent)
 
 
 def _open_camera(index: int) -> FrameSource:
@@ -222,8 +264,8 @@ def _open_camera(index: int) -> FrameSource:
     h, w = first.shape[:2]
 
     def frames():
-        yield cv2.cvtColor(first, cv2.COLOR_BGR2RGB)
-        yield from _cv2_frames(cap)
+        yield to_rgb8(first, f"camera {index}")
+        yield from _cv2_frames(cap, f"camera {index}")
 
     return FrameSource(str(index), "camera", w, h, float(fps), None, _open=frames)
 
@@ -277,31 +319,44 @@ class Mp4Writer:
 
 
 class GifWriter:
-    """Animated GIF, looping, delays cycling through :data:`GIF_DELAYS_MS` (frames kept in memory
-    until :meth:`close`; ``max_side`` shrinks large frames to keep the file small)."""
+    """Animated GIF, looping, delays cycling through :data:`GIF_DELAYS_MS`.
 
-    def __init__(self, path: str | Path, max_side: int = 512):
+    A GIF is encoded at once on :meth:`close`, so frames wait in memory: as palette
+    images (one byte a pixel, the conversion Pillow's GIF encoder makes anyway), at
+    most ``max_side`` on their longer side, and only the first ``max_frames`` (None:
+    all); :attr:`dropped` counts the frames left out.
+    """
+
+    def __init__(self, path: str | Path, max_side: int = 512, max_frames: int | None = None):
         self.path = Path(path)
         self.max_side = max_side
-        self.frames: list[np.ndarray] = []
+        self.max_frames = max_frames
+        self.frames: list = []
+        self.dropped = 0
 
-    def write(self, frame_rgb: np.ndarray) -> None:
+    def write(self, frame_rgb: np.ndarray) -> bool:
+        """Add a frame; False when it was left out (``max_frames`` reached)."""
+        from PIL import Image
+
+        if self.max_frames is not None and len(self.frames) >= self.max_frames:
+            self.dropped += 1
+            return False
         h, w = frame_rgb.shape[:2]
         s = self.max_side / max(h, w)
         if s < 1:
             import cv2
 
             frame_rgb = cv2.resize(frame_rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-        self.frames.append(np.array(frame_rgb, dtype=np.uint8))
+        self.frames.append(Image.fromarray(np.ascontiguousarray(frame_rgb, dtype=np.uint8)).convert(
+            "P", palette=Image.Palette.ADAPTIVE))
+        return True
 
     def close(self) -> None:
         if not self.frames:
             return
-        from PIL import Image
-
         f = AtomicFile(self.path)
         try:
-            images = [Image.fromarray(fr) for fr in self.frames]
+            images = self.frames
             delays = [GIF_DELAYS_MS[i % len(GIF_DELAYS_MS)] for i in range(len(images))]
             # optimize=False and disposal=1 keep every frame (no merging of equal frames).
             images[0].save(f.tmp, format="GIF", save_all=True, append_images=images[1:], duration=delays,

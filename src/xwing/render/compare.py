@@ -17,8 +17,8 @@ import numpy as np
 
 from xwing.geometry.camera import T_cam_obj_from_model_matrix, seed_camera
 from xwing.geometry.projection import project_points
-from xwing.io.dataset import read_image
 from xwing.io.draw import draw_box, draw_label
+from xwing.io.images import read_image
 from xwing.model.keypoints import SEED_BOX_CORNERS
 from xwing.render import make_renderer
 from xwing.render.background import BackgroundBank

@@ -118,6 +118,7 @@ class FrameResult:
         passes: detector passes run for this frame.
         uv_px: (K, 2) the measurement's network keypoints in image pixels (None when lost).
         rolled: the roll vote turned the track over at this frame.
+        unreadable: the frame could not be read (a damaged image): "lost", no pose.
     """
 
     index: int
@@ -132,6 +133,7 @@ class FrameResult:
     passes: list[PassResult] = field(default_factory=list)
     uv_px: np.ndarray | None = None
     rolled: bool = False
+    unreadable: bool = False
 
 
 class Tracker:
@@ -255,6 +257,13 @@ class Tracker:
             corner_conf = np.full(8, float(meas.conf[meas.inliers].mean()) if meas.inliers.any() else 0.0)
         return FrameResult(index, time_s, status, T_out, T_meas, corners, corner_conf, meas.reproj_err_px,
                            meas.quality, passes, meas.uv_px, rolled)
+
+    def unreadable(self, index: int = 0, time_s: float = 0.0) -> FrameResult:
+        """A frame that could not be read: "lost"; the track restarts after it, since the
+        motion model's step would be off by the missing frame."""
+        self.reset()
+        return FrameResult(index, time_s, "lost", None, None, np.full((8, 2), np.nan), np.zeros(8), math.inf, 0.0,
+                           unreadable=True)
 
     def _aligned(self, frame: np.ndarray, meas: PassResult, T_pred: np.ndarray,
                  passes: list[PassResult]) -> PassResult:
