@@ -261,6 +261,18 @@ def test_a_ship_missed_at_low_resolution_is_searched_again_at_native_resolution(
     assert not off.ok and [p.stage for p in off.passes] == ["first"]
 
 
+def test_the_native_search_of_a_4k_frame_is_capped():
+    cam = seed_camera().for_frame_size(3840, 2160)
+    T = make_T(rotvec_to_R([0.3, 0.2, 0.1]), [0.05, 0.02, 2.2])
+    image = np.zeros((2160, 3840, 3), np.uint8)
+    det = _MissesWhenShrunk(input_size=128, noise_px=0.5, seed=1)
+    det.set_truth(T, cam)
+    e = PoseEstimator(det, cam, PipelineConfig(refine="none")).estimate(image)
+    native = next(p for p in e.passes if p.stage == "first_native")
+    assert (native.crop.width, native.crop.height) == (1024, 1024)  # not 3840 x 3840
+    assert e.ok and rotation_error_deg(e.T_cam_obj[:3, :3], T[:3, :3]) < 5
+
+
 def test_with_a_prior_the_other_tilt_nearer_to_it_wins():
     """A flat object's two PnP minima: given the tracker's prior, the one near it is kept."""
     from xwing.geometry.pnp import planar_alternatives

@@ -128,6 +128,8 @@ class Camera:
             raise XwingError(f"image size must be positive, got {self.width} x {self.height}")
         if not (np.all(np.isfinite(K)) and K[0, 0] > 0 and K[1, 1] > 0):
             raise XwingError(f"camera matrix must be finite with positive focal lengths, got {K.tolist()}")
+        if not np.all(np.isfinite(self.dist)):
+            raise XwingError(f"distortion coefficients must be finite, got {self.dist.tolist()}")
 
     @property
     def has_distortion(self) -> bool:

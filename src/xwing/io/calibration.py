@@ -91,6 +91,18 @@ def load_camera(path: str | Path, width: int | None = None, height: int | None =
     path = Path(path)
     if not path.is_file():
         raise XwingError("camera file not found", path)
+    try:
+        cam = _load_any_camera(path, width, height)
+    except XwingError as e:
+        if e.path is None:  # raised by Camera itself (NaN, a zero focal length): name the file
+            raise XwingError(str(e), path) from None
+        raise
+    if (width is not None and width != cam.width) or (height is not None and height != cam.height):
+        raise XwingError(f"calibration is for {cam.width} x {cam.height} images, not {width} x {height}", path)
+    return cam
+
+
+def _load_any_camera(path: Path, width: int | None, height: int | None) -> Camera:
     text = path.read_text(errors="replace")
     suffix = path.suffix.lower()
     if suffix == ".json" or text.lstrip().startswith("{"):
@@ -104,8 +116,6 @@ def load_camera(path: str | Path, width: int | None = None, height: int | None =
         cam = _load_ros_yaml(path, text)
     else:
         raise XwingError("unknown camera file format (want .json, OpenCV .yaml/.xml or ROS .yaml)", path)
-    if (width is not None and width != cam.width) or (height is not None and height != cam.height):
-        raise XwingError(f"calibration is for {cam.width} x {cam.height} images, not {width} x {height}", path)
     return cam
 
 

@@ -159,6 +159,8 @@ def _open_video(path: Path, spec: str, kind: str = "video") -> FrameSource:
 
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
+        if _mp4_without_index(path):
+            raise DamagedFileError("this MP4 has no index (moov box): cut short while it was being written", path)
         raise XwingError("cannot open this video (unreadable or not a video)", path)
     ok, first = cap.read()
     cap.release()
@@ -173,6 +175,17 @@ def _open_video(path: Path, spec: str, kind: str = "video") -> FrameSource:
     count = count if count > 0 else None
     return FrameSource(spec, kind, w, h, float(fps), count,
                        _open=lambda: _cv2_frames(cv2.VideoCapture(str(path)), path, count))
+
+
+def _mp4_without_index(path: Path) -> bool:
+    """An MP4/MOV (``ftyp`` box first) in which no ``moov`` box follows: its writer stopped early."""
+    import mmap
+
+    with open(path, "rb") as f:
+        if f.read(12)[4:8] != b"ftyp":
+            return False
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            return m.find(b"moov") < 0
 
 
 def _image_frames(files: list[Path], width: int, height: int, strict: bool) -> Iterator[np.ndarray | None]:
