@@ -44,6 +44,7 @@ from xwing.io.pewpew import PewPew, load_lasers
 from xwing.io.poses import poses_csv, poses_document
 from xwing.io.video import GifWriter, Mp4Writer, open_source
 from xwing.track.filters import FILTERS
+from xwing.track.segments import decide_rolls
 from xwing.track.tracker import Tracker, TrackerConfig
 
 
@@ -70,6 +71,9 @@ def add_arguments(parser) -> None:
     add_strict_argument(parser)
     parser.add_argument("--show", action="store_true", help="preview in a window where a display exists (q stops)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--causal", action="store_true",
+                        help="decide each track's roll as the frames come, as for a camera (default for a file: "
+                             "from all the track's frames, so frames before the first face-on view get it too)")
 
 
 class OutputVideos:
@@ -133,9 +137,12 @@ def run(args) -> int:
     show = _Preview() if args.show else None
 
     def on_frame(frame, r):
-        img = videos.write(frame, r) if videos is not None else None
-        if show is not None:
-            return show(img if img is not None else frame)
+        # Live input is drawn as it comes; a file is drawn after its rolls are decided.
+        img = videos.write(frame, r) if videos is not None and live else None
+        if show is not None and frame is not None:
+            if img is None:
+                img = videos.overlay_frame(frame, r) if videos is not None else frame
+            return show(img)
         return True
 
     tracker = Tracker(estimator, track_cfg, fps=source.fps)
@@ -144,7 +151,9 @@ def run(args) -> int:
                                                      on_frame if (live or show) else None, progress)
         if not results:
             raise XwingError("no frames were read", args.input)
-        if videos is not None and not (live or show):
+        if not (live or args.causal):
+            results = decide_rolls(results, estimator.corners_3d, camera.K, camera.dist, track_cfg.roll_decide_llr)
+        if videos is not None and not live:
             try:
                 _draw_second_pass(source, results, videos, progress)
             except KeyboardInterrupt:  # keep what is drawn: the videos end early but are valid
@@ -156,7 +165,8 @@ def run(args) -> int:
     if videos is not None:
         videos.close()
     metrics = tracking_metrics(results, source, camera, seconds, estimator)
-    metrics.update({"refine": pipe_cfg.refine, "per_frame": track_cfg.per_frame, "interrupted": interrupted})
+    metrics.update({"refine": pipe_cfg.refine, "per_frame": track_cfg.per_frame, "interrupted": interrupted,
+                    "roll_decision": "causal" if (live or args.causal) else "whole track"})
     if args.compare and source.truth and not args.per_frame and not interrupted:
         base_det = load_model(args.model, args.providers, args.threads)
         base = Tracker(PoseEstimator(base_det, camera, pipe_cfg),

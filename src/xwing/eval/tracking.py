@@ -14,7 +14,10 @@ Tracking metrics, where the source has truth: the ``xwing eval`` keys
 
 * ``jitter_deg``: RMS over consecutive frame pairs of the frame-to-frame rotation
   error (:func:`jitter_deg`): shake that a constant offset does not add to;
-* ``lost_rate``: among frames with the ship at least half in view, the share lost.
+* ``lost_rate``: among frames with the ship at least half in view, the share lost;
+* ``roll_flip_rate``: among frames with a pose, the share nearer the true pose
+  rolled 180 degrees (``T_gt @ T_ROLL180``) than the true pose (``flip_rate``
+  keeps its meaning: rotation error > 90 degrees, failures included).
 
 ``fps_end_to_end`` counts reading and decoding the video, inference, PnP and
 tracking; whatever ``on_frame`` does (drawing, preview) is left out.
@@ -39,6 +42,8 @@ from xwing.infer.factory import load_detector
 from xwing.infer.oracle import OracleDetector
 from xwing.io.calibration import load_camera
 from xwing.io.video import open_source
+from xwing.model.symmetry import rolled
+from xwing.track.segments import decide_rolls
 from xwing.track.tracker import STATUSES, Tracker, TrackerConfig
 
 
@@ -128,6 +133,14 @@ def lost_rate(statuses: list[str], T_gt: list, camera, mesh: tuple[str, bool] = 
     return float(np.mean([s == "lost" for s in sel])) if sel else math.nan
 
 
+def roll_flip_rate(T_est: list, T_gt: list) -> float:
+    """Among frames with a pose and truth, the share whose rotation is nearer the true one
+    rolled 180 degrees than the true one; NaN with none."""
+    flips = [rotation_error_deg(a[:3, :3], rolled(g)[:3, :3]) < rotation_error_deg(a[:3, :3], g[:3, :3])
+             for a, g in zip(T_est, T_gt, strict=False) if a is not None and g is not None]
+    return float(np.mean(flips)) if flips else math.nan
+
+
 def tracking_metrics(results, source, camera, seconds: float, estimator) -> dict:
     """metrics.json content: speed and statuses always; the eval keys, ``jitter_deg`` and
     ``lost_rate`` where the source has truth."""
@@ -147,6 +160,7 @@ def tracking_metrics(results, source, camera, seconds: float, estimator) -> dict
         m.update(summarize_subsets(records, camera, mesh))
         m["jitter_deg"] = jitter_deg(T_est, T_gt)
         m["lost_rate"] = lost_rate(statuses, T_gt, camera, mesh)
+        m["roll_flip_rate"] = roll_flip_rate(T_est, T_gt)
     return m
 
 
@@ -173,6 +187,7 @@ def run_tracking(input, model: str = DEFAULT_MODEL, *, camera_file=None, per_fra
     results, seconds, _ = track_frames(source, tracker, oracle, max_frames, None, progress)
     if not results:
         raise XwingError("no frames were read", input)
+    results = decide_rolls(results, estimator.corners_3d, camera.K, camera.dist, tracker.config.roll_decide_llr)
     metrics = tracking_metrics(results, source, camera, seconds, estimator)
     metrics.update({"refine": refine, "per_frame": per_frame})
     return results, metrics

@@ -4,8 +4,11 @@
 one frame entry per tracked frame: ``index``, ``time_s``, ``status``,
 ``T_cam_obj`` (4, 4) and the seed's ``model_matrix`` (4, 4) (both None when
 lost), ``keypoints`` (the 8 box corners as [u, v, confidence]) and
-``reproj_err_px`` (None when not finite). ``poses.csv`` holds the same frames
-flat, one row each, with empty cells where a frame is lost.
+``reproj_err_px`` (None when not finite), and the evidence: ``quality``,
+``p_top`` (the side cue; None where not asked), ``segment`` (the track segment,
+-1 outside any), ``roll_decided`` (:mod:`xwing.track.segments`) and ``unreadable``.
+``poses.csv`` holds the same frames flat, one row each, with empty cells where a
+frame is lost.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from xwing.geometry.camera import model_matrix_from_T_cam_obj
 
 CSV_FIELDS = (["index", "time_s", "status"] + [f"T{i}{j}" for i in range(4) for j in range(4)]
               + [f"M{i}{j}" for i in range(4) for j in range(4)]
-              + [f"kp{k}_{c}" for k in range(8) for c in ("u", "v", "conf")] + ["reproj_err_px"])
+              + [f"kp{k}_{c}" for k in range(8) for c in ("u", "v", "conf")] + ["reproj_err_px"]
+              + ["quality", "p_top", "segment", "roll_decided"])
 
 
 def frame_record(r, camera) -> dict:
@@ -34,7 +38,9 @@ def frame_record(r, camera) -> dict:
             "T_cam_obj": None if lost else r.T_cam_obj.tolist(),
             "model_matrix": None if lost else model_matrix_from_T_cam_obj(r.T_cam_obj, camera.view_matrix).tolist(),
             "keypoints": kp,
-            "reproj_err_px": None if not math.isfinite(r.reproj_err_px) else float(r.reproj_err_px)}
+            "reproj_err_px": None if not math.isfinite(r.reproj_err_px) else float(r.reproj_err_px),
+            "quality": float(r.quality), "p_top": None if not math.isfinite(r.p_top) else float(r.p_top),
+            "segment": int(r.segment), "roll_decided": bool(r.roll_decided), "unreadable": bool(r.unreadable)}
 
 
 def poses_document(results, camera, model: str, source: str) -> dict:
@@ -52,6 +58,8 @@ def poses_csv(doc: dict) -> str:
         for key, n in (("T_cam_obj", 16), ("model_matrix", 16), ("keypoints", 24)):
             row += [""] * n if f[key] is None else [repr(float(x)) for x in np.ravel(f[key])]
         row.append("" if f["reproj_err_px"] is None else repr(f["reproj_err_px"]))
+        row += [repr(f["quality"]), "" if f["p_top"] is None else repr(f["p_top"]), f["segment"],
+                int(f["roll_decided"])]
         w.writerow(row)
     return buf.getvalue()
 

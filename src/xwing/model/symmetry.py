@@ -25,6 +25,8 @@ import numpy as np
 MIRROR_PAIRS = ((0, 1), (2, 3), (4, 5), (6, 7))
 #: The 180-degree roll, (x, y, z) -> (-x, y, -z), maps the box's corners onto each other so.
 ROLL180_PAIRS = ((0, 5), (1, 4), (2, 7), (3, 6))
+#: (8,) the roll's box-corner permutation (``new[i] = old[ROLL180_PERM[i]]``).
+ROLL180_PERM = np.array([5, 4, 7, 6, 1, 0, 3, 2])
 #: (4, 4) the 180-degree roll about the model's y axis, as a transform of model points.
 T_ROLL180 = np.diag([-1.0, 1.0, -1.0, 1.0])
 #: (3,) sign flips of model coordinates under each symmetry.
@@ -67,6 +69,40 @@ def top_faces_camera(T_cam_obj: np.ndarray) -> bool:
     always disagree on this."""
     T = np.asarray(T_cam_obj, np.float64)
     return bool(T[:3, 2] @ (-T[:3, 3]) > 0.0)
+
+
+def facing_cos(T_cam_obj: np.ndarray) -> float:
+    """Cosine between the model's +z (up) axis and the line from the model origin to the
+    camera: +1 top face-on, -1 belly face-on, 0 edge-on. Face-on views (``|cos| > 0.5``,
+    within 60 degrees) show the canopy or the plain belly; edge-on ones (``|cos| < 0.2``)
+    show neither, and there the side cue is right little more than half the time."""
+    T = np.asarray(T_cam_obj, np.float64)
+    to_cam = -T[:3, 3]
+    return float(T[:3, 2] @ to_cam / max(float(np.linalg.norm(to_cam)), 1e-12))
+
+
+#: Roll evidence: no weight edge-on (|cos| <= EDGE_COS), full weight face-on (|cos| >= FACE_COS).
+EDGE_COS, FACE_COS = 0.2, 0.5
+#: The most one frame's evidence counts (nats): a single confident frame cannot outvote a track.
+MAX_FRAME_LLR = 3.0
+
+
+def roll_llr(p_top: float, T_cam_obj: np.ndarray) -> float:
+    """Log-odds that ``T_cam_obj`` (rather than ``rolled(T_cam_obj)``) is the true roll, from
+    the side cue's ``p_top`` (probability that the top faces the camera) at that pose.
+
+    The cue's logit, signed by the side the pose shows, clipped to :data:`MAX_FRAME_LLR`
+    and weighted from 0 edge-on to 1 face-on (:func:`facing_cos`), because edge-on the
+    cue is barely better than a coin while its raw output can still be confident. 0 where
+    ``p_top`` is NaN (not asked). Additive over frames: a track sums it.
+    """
+    if not np.isfinite(p_top):
+        return 0.0
+    p = min(max(float(p_top), 1e-6), 1.0 - 1e-6)
+    llr = float(np.clip(np.log(p / (1.0 - p)), -MAX_FRAME_LLR, MAX_FRAME_LLR))
+    c = facing_cos(T_cam_obj)
+    weight = float(np.clip((abs(c) - EDGE_COS) / (FACE_COS - EDGE_COS), 0.0, 1.0))
+    return weight * (llr if c > 0 else -llr)
 
 
 def choose_roll(p_top: float, T_a: np.ndarray, T_b: np.ndarray, min_margin: float = 0.15) -> int | None:

@@ -40,8 +40,9 @@ from xwing.geometry.projection import project_points
 from xwing.infer.estimator import PoseEstimator
 from xwing.infer.refine import REFINE_MODES
 from xwing.infer.result import PassResult, PoseEstimate
-from xwing.model.symmetry import T_ROLL180, top_faces_camera
+from xwing.model.symmetry import roll_llr, rolled
 from xwing.track.filters import FILTERS
+from xwing.track.segments import RollEvidence
 
 STATUSES = ("tracked", "predicted", "detected", "lost")
 
@@ -67,12 +68,16 @@ class TrackerConfig(SavedConfig):
         coast_frames: a measurement that jumps past ``max_jump`` while the ship is still
             seen in the crop is replaced by the prediction ("predicted") for up to this
             many frames in a row before a full-frame search; 0: search at once.
-        roll_vote: the track follows its prediction, so a roll taken wrong at the first
-            detection would stay wrong; where the estimator has a side classifier
-            (:mod:`xwing.infer.side`), each tracked frame adds its evidence (log-odds, clipped
-            to +-3, that the track shows the camera the right side) to a score that
-            decays by ``roll_vote_decay`` per frame, and a score below ``-roll_vote``
-            turns the track over (``T @ T_ROLL180``). 0: off.
+        roll_decide_llr: the roll of a track is one unknown per segment
+            (:mod:`xwing.track.segments`); where the estimator has a side classifier
+            (:mod:`xwing.infer.side`), every frame with a pose adds its evidence
+            (:func:`xwing.model.symmetry.roll_llr`), the roll counts as decided at this
+            many nats, and the track is turned over (``T @ T_ROLL180``) where the evidence
+            against the roll it shows reaches it. 0: never turned while tracking
+            (:func:`xwing.track.segments.decide_rolls` can still decide afterwards).
+        segment_gap: a re-detection within this many frames of the segment's last pose
+            that agrees with it up to the roll continues the segment (taking the
+            track's roll) instead of starting a new one.
     """
 
     track_size: int = 128
@@ -87,8 +92,8 @@ class TrackerConfig(SavedConfig):
     per_frame: bool = False
     filter: str = "alphabeta"
     noise_ref: float = 0.02
-    roll_vote: float = 6.0
-    roll_vote_decay: float = 0.9
+    roll_decide_llr: float = 4.0
+    segment_gap: int = 15
     coast_frames: int = 2
 
     def __post_init__(self):
@@ -117,8 +122,16 @@ class FrameResult:
         quality: the measurement's quality figure (0 when lost).
         passes: detector passes run for this frame.
         uv_px: (K, 2) the measurement's network keypoints in image pixels (None when lost).
-        rolled: the roll vote turned the track over at this frame.
+        rolled: the track was turned over (roll) at this frame.
         unreadable: the frame could not be read (a damaged image): "lost", no pose.
+        p_top: the side cue's probability that the top faces the camera at the pose
+            (NaN where not asked).
+        roll_llr: evidence (log-odds) that the pose has the right roll.
+        segment: the track segment (:mod:`xwing.track.segments`); -1 outside any.
+        parity: the pose's roll relative to the segment's reference (0 or 1).
+        roll_decided: the segment's roll evidence had reached ``roll_decide_llr``
+            (causal: by this frame; after :func:`~xwing.track.segments.decide_rolls`:
+            over the whole segment).
     """
 
     index: int
@@ -134,6 +147,11 @@ class FrameResult:
     uv_px: np.ndarray | None = None
     rolled: bool = False
     unreadable: bool = False
+    p_top: float = math.nan
+    roll_llr: float = 0.0
+    segment: int = -1
+    parity: int = 0
+    roll_decided: bool = False
 
 
 class Tracker:
@@ -152,6 +170,8 @@ class Tracker:
         self.filter = FILTERS[config.filter](config.min_cutoff_hz / config.smooth if config.smooth > 0 else math.inf,
                            config.beta_rot, config.beta_trans, config.d_cutoff_hz)
         self._corner_ids = self._match_corners(estimator)
+        self.roll = RollEvidence(config.roll_decide_llr)
+        self._seg_last: tuple[np.ndarray, int] | None = None  # (the segment's last pose, its frame)
         self.reset()
 
     @staticmethod
@@ -165,7 +185,6 @@ class Tracker:
     def reset(self) -> None:
         self.T_last: np.ndarray | None = None  # last raw measurement
         self.T_before: np.ndarray | None = None  # the one before it
-        self.roll_score = 0.0  # evidence that the track shows the right side (see roll_vote)
         self._coasted = 0  # consecutive "predicted" frames
         self.filter.reset()
 
@@ -227,11 +246,15 @@ class Tracker:
             self.reset()
             return FrameResult(index, time_s, "lost", None, None, np.full((8, 2), np.nan), np.zeros(8),
                                math.inf, 0.0, passes)
-        T_meas = meas.T_cam_obj
-        rolled = status == "tracked" and self._vote_roll(frame, T_meas)
-        if rolled:
-            T_meas = T_meas @ T_ROLL180
-            self.reset()
+        T_meas = self._place_in_segment(status, meas.T_cam_obj, index)
+        p_top, llr = self._side_evidence(frame, T_meas)
+        turned = False
+        if not cfg.per_frame:
+            self.roll.add(llr)
+            if self.roll.should_turn():
+                T_meas, llr, turned = rolled(T_meas), -llr, True
+                self.roll.turn()
+                self.reset()
         self.T_before, self.T_last = self.T_last, T_meas
         if cfg.per_frame or cfg.smooth == 0:
             T_out = T_meas.copy()
@@ -255,8 +278,12 @@ class Tracker:
             corner_conf = meas.conf[self._corner_ids]
         else:
             corner_conf = np.full(8, float(meas.conf[meas.inliers].mean()) if meas.inliers.any() else 0.0)
+        seg = -1 if cfg.per_frame else self.roll.segment
+        if seg >= 0:
+            self._seg_last = (T_out, index)
         return FrameResult(index, time_s, status, T_out, T_meas, corners, corner_conf, meas.reproj_err_px,
-                           meas.quality, passes, meas.uv_px, rolled)
+                           meas.quality, passes, meas.uv_px, turned, p_top=p_top, roll_llr=llr, segment=seg,
+                           parity=self.roll.parity, roll_decided=seg >= 0 and self.roll.decided)
 
     def unreadable(self, index: int = 0, time_s: float = 0.0) -> FrameResult:
         """A frame that could not be read: "lost"; the track restarts after it, since the
@@ -286,16 +313,32 @@ class Tracker:
         self.T_before, self.T_last = self.T_last, T_pred
         cam = self.estimator.camera
         corners = project_points(self.estimator.corners_3d, T_pred, cam.K, cam.dist)
+        self._seg_last = (T_pred.copy(), index)
         return FrameResult(index, time_s, "predicted", T_pred.copy(), None, corners, np.zeros(8), math.inf, 0.0,
-                           passes, p.uv_px)
+                           passes, p.uv_px, segment=self.roll.segment, parity=self.roll.parity,
+                           roll_decided=self.roll.decided)
 
-    def _vote_roll(self, frame: np.ndarray, T_meas: np.ndarray) -> bool:
-        """Add this frame's side evidence to the roll score; True when the track should turn over."""
-        cfg, side = self.config, self.estimator.side
-        if side is None or cfg.roll_vote <= 0 or cfg.per_frame:
-            return False
+    def _place_in_segment(self, status: str, T_meas: np.ndarray, index: int) -> np.ndarray:
+        """Continue the current segment or start one; a re-detection that agrees with the
+        segment's last pose only rolled takes the track's roll. -> the pose to use."""
+        if self.config.per_frame:
+            return T_meas
+        if status != "detected" and self.roll.segment >= 0:
+            return T_meas
+        last = self._seg_last
+        if last is not None and 0 < index - last[1] <= self.config.segment_gap:
+            if self._consistent(T_meas, last[0]):
+                return T_meas
+            if self._consistent(rolled(T_meas), last[0]):
+                return rolled(T_meas)
+        self.roll.start()
+        return T_meas
+
+    def _side_evidence(self, frame: np.ndarray, T_meas: np.ndarray) -> tuple[float, float]:
+        """(p_top, roll_llr) at ``T_meas``; (NaN, 0) without a side classifier."""
+        side = self.estimator.side
+        if side is None or self.config.per_frame:
+            return math.nan, 0.0
         cam = self.estimator.camera
-        p = min(max(side.p_top(frame, T_meas, cam.K, cam.dist), 1e-6), 1 - 1e-6)
-        llr = float(np.clip(math.log(p / (1.0 - p)), -3.0, 3.0))
-        self.roll_score = cfg.roll_vote_decay * self.roll_score + (llr if top_faces_camera(T_meas) else -llr)
-        return self.roll_score < -cfg.roll_vote
+        p = float(side.p_top(frame, T_meas, cam.K, cam.dist))
+        return p, roll_llr(p, T_meas)
