@@ -12,8 +12,8 @@ import argparse
 import importlib
 import sys
 
-from xwing import __version__
 from xwing.errors import XwingError
+from xwing.version import __version__
 
 #: name -> (module, one-line help). Order is the order ``xwing --help`` shows.
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -38,12 +38,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from xwing.config import SavedConfig
+from xwing.defaults import DEFAULT_MODEL, DEFAULT_REFINE, DEFAULT_THREADS
 from xwing.errors import XwingError
-from xwing.geometry.camera import Camera
+from xwing.geometry.camera import Camera, seed_camera
 from xwing.geometry.crop import CropMap, crop_around, crop_for_points, letterbox
 from xwing.geometry.pnp import angle_between_deg, planar_alternatives, reprojection_errors, solve_pnp
 from xwing.geometry.projection import project_points
@@ -156,6 +158,41 @@ class PoseEstimator:
         self.zoom_size = int(config.zoom_size or self.input_size)
         self._tell_crop = getattr(detector, "set_crop", None)
         self.side = _load_side(config.side, detector)
+        self._base_camera: Camera | None = None  # set by from_model without a camera: follow the images' size
+
+    @classmethod
+    def from_model(cls, model: str | Path = DEFAULT_MODEL, camera: Camera | None = None,
+                   config: PipelineConfig | None = None, threads: int | None = DEFAULT_THREADS,
+                   providers: list[str] | None = None) -> PoseEstimator:
+        """An estimator for a model file (ONNX, or an ``oracle:...`` spec), as the commands build it.
+
+        Args:
+            model: the model (default the shipped ``models/xwing.onnx``); its side
+                classifier beside it is loaded too.
+            camera: the images' camera; None: the model's training camera carried to
+                each image's size (same horizontal field of view, principal point at the
+                centre), as ``xwing predict`` and ``xwing track`` do without ``--camera``.
+            config: :class:`PipelineConfig`; default: the commands' (``refine="full"``).
+            threads, providers: ONNX Runtime settings.
+
+        Examples: ``docs/python-api.md``.
+        """
+        from xwing.infer.factory import load_detector
+
+        detector = load_detector(str(model), providers, threads)
+        base = camera or getattr(detector, "camera", None) or seed_camera()
+        est = cls(detector, base, config or PipelineConfig(refine=DEFAULT_REFINE))
+        if camera is None:
+            est._base_camera = base
+        return est
+
+    def fit_camera(self, width: int, height: int) -> None:
+        """Where the estimator follows the images' size (:meth:`from_model` without a camera):
+        the model's camera carried to ``width`` x ``height``. A given camera is left as it is."""
+        base = self._base_camera
+        if base is None or (self.camera.width, self.camera.height) == (width, height):
+            return
+        self.camera = base if (base.width, base.height) == (width, height) else base.for_frame_size(width, height)
 
     # --- building blocks (the tracker uses these too) -----------------------------------
 
@@ -318,7 +355,10 @@ class PoseEstimator:
     # --- the whole thing ------------------------------------------------------------------
 
     def estimate(self, image: np.ndarray, refine: str | None = None) -> PoseEstimate:
-        """Pose of the ship in ``image`` (H, W, 3) RGB uint8 (the camera's size)."""
+        """Pose of the ship in ``image`` (H, W, 3) RGB uint8 (the camera's size, or any size
+        for an estimator that follows the images' size: :meth:`from_model`)."""
+        if image.ndim == 3:
+            self.fit_camera(image.shape[1], image.shape[0])
         self.check_image(image)
         refine = refine or self.config.refine
         h, w = image.shape[:2]
@@ -370,8 +410,6 @@ def _training_fill(detector) -> float:
 
 def _load_side(spec: str, detector):
     """``PipelineConfig.side`` -> a :class:`~xwing.infer.side.SideClassifier` or None."""
-    from pathlib import Path
-
     if spec in ("", "none"):
         return None
     if spec == "auto":

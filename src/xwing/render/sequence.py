@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from xwing import __version__
 from xwing.errors import XwingError
 from xwing.geometry.camera import Camera, model_matrix_from_T_cam_obj
 from xwing.geometry.pose import make_T, rotvec_to_R
@@ -34,6 +33,7 @@ from xwing.render.effects import add_noise
 from xwing.render.generator import GeneratorConfig, SampleGenerator
 from xwing.render.gl import renderer_name
 from xwing.render.writer import MeshSource, identity, prepare_output
+from xwing.version import __version__
 
 #: Keyframes (u, v as fractions of the image, depth z): approach, cross, the pass
 #: partly beyond the right border (u > 1), roll, exit.

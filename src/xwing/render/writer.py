@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from xwing import __version__
 from xwing.errors import XwingError
 from xwing.geometry.camera import Camera, model_matrix_from_T_cam_obj
 from xwing.io.atomic import atomic_write_json
@@ -28,6 +27,7 @@ from xwing.render import gl
 from xwing.render.generator import GENERATOR_VERSION, GeneratorConfig, SampleGenerator
 from xwing.render.gl import renderer_name
 from xwing.render.sampler import CATEGORIES
+from xwing.version import __version__
 
 
 @dataclass(frozen=True)

@@ -29,20 +29,23 @@ Filters (``TrackerConfig.filter``, :mod:`xwing.track.filters`): ``alphabeta`` (d
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
 from xwing.config import SavedConfig
+from xwing.defaults import DEFAULT_MODEL, DEFAULT_THREADS
 from xwing.errors import XwingError
 from xwing.geometry.pose import invert_T, rotation_angle_deg
 from xwing.geometry.projection import project_points
-from xwing.infer.estimator import PoseEstimator
+from xwing.infer.estimator import PipelineConfig, PoseEstimator
 from xwing.infer.refine import REFINE_MODES
 from xwing.infer.result import PassResult, PoseEstimate
 from xwing.model.symmetry import roll_llr, rolled
 from xwing.track.filters import FILTERS
-from xwing.track.segments import RollEvidence
+from xwing.track.segments import RollEvidence, decide_rolls
 
 STATUSES = ("tracked", "predicted", "detected", "lost")
 
@@ -166,13 +169,55 @@ class Tracker:
     def __init__(self, estimator: PoseEstimator, config: TrackerConfig = TrackerConfig(), fps: float = 30.0):
         self.estimator = estimator
         self.config = config
+        self.fps = float(fps)
         self.dt = 1.0 / float(fps)
+        self.results: list[FrameResult] = []  # what track() has yielded, for finish()
         self.filter = FILTERS[config.filter](config.min_cutoff_hz / config.smooth if config.smooth > 0 else math.inf,
                            config.beta_rot, config.beta_trans, config.d_cutoff_hz)
         self._corner_ids = self._match_corners(estimator)
         self.roll = RollEvidence(config.roll_decide_llr)
         self._seg_last: tuple[np.ndarray, int] | None = None  # (the segment's last pose, its frame)
         self.reset()
+
+    @classmethod
+    def from_model(cls, model: str = DEFAULT_MODEL, camera=None, config: TrackerConfig = TrackerConfig(),
+                   pipeline: PipelineConfig | None = None, fps: float = 30.0, threads: int | None = DEFAULT_THREADS,
+                   providers: list[str] | None = None) -> Tracker:
+        """A tracker for a model file, as ``xwing track`` builds it.
+
+        ``camera`` None: the model's camera carried to the first frame's size
+        (:meth:`PoseEstimator.from_model`); ``pipeline`` default: the commands'
+        (``refine="full"``). Use :meth:`track` and :meth:`finish`.
+        """
+        return cls(PoseEstimator.from_model(model, camera, pipeline, threads, providers), config, fps)
+
+    def track(self, frames) -> Iterator[FrameResult]:
+        """Track ``frames`` (an iterable of RGB uint8 frames (H, W, 3), or a video file, image
+        or sequence directory) -> one causal :class:`FrameResult` per frame, as it comes
+        (``roll_decided`` says whether its track's roll is settled yet). :meth:`finish`
+        gives the poses with each segment's roll decided from all its frames.
+        """
+        if isinstance(frames, (str, Path)):
+            from xwing.io.video import open_source
+
+            source = open_source(frames)
+            frames = (f for _, _, f in source.frames())
+        start = len(self.results)
+        for k, frame in enumerate(frames):
+            i = start + k
+            if frame is None:
+                r = self.unreadable(i, i * self.dt)
+            else:
+                self.estimator.fit_camera(frame.shape[1], frame.shape[0])
+                r = self.step(frame, i, i * self.dt)
+            self.results.append(r)
+            yield r
+
+    def finish(self) -> list[FrameResult]:
+        """Every frame :meth:`track` has yielded, each segment's roll decided from all its
+        frames (:func:`xwing.track.segments.decide_rolls`)."""
+        cam = self.estimator.camera
+        return decide_rolls(self.results, self.estimator.corners_3d, cam.K, cam.dist, self.config.roll_decide_llr)
 
     @staticmethod
     def _match_corners(estimator: PoseEstimator) -> np.ndarray | None:

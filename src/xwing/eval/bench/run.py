@@ -13,7 +13,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from xwing import __version__
 from xwing.defaults import DEFAULT_MODEL, DEFAULT_REFINE
 from xwing.errors import XwingError
 from xwing.eval.bench.accuracy import accuracy, ensure_testset, same_budget
@@ -33,6 +32,7 @@ from xwing.eval.bench.speed import (
 from xwing.infer.detector import OnnxDetector
 from xwing.io.atomic import atomic_write_json, json_safe
 from xwing.io.video import open_source
+from xwing.version import __version__
 
 
 def check_inputs(cfg: BenchConfig) -> None:
