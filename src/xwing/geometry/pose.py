@@ -54,21 +54,27 @@ def rotvec_to_R(w: np.ndarray) -> np.ndarray:
 
 
 def R_to_rotvec(R: np.ndarray) -> np.ndarray:
-    """Rotation (3, 3) -> axis-angle (3,), radians; stable near 0 and pi."""
-    cos = np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0)
-    theta = float(np.arccos(cos))
+    """Rotation (3, 3) -> axis-angle (3,), radians; accurate near 0 and pi.
+
+    At exactly pi, ``w`` and ``-w`` are the same rotation; either may come back.
+    """
+    anti = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])  # 2 sin(theta) axis
+    cos = (np.trace(R) - 1.0) / 2.0
+    sin2 = float(np.linalg.norm(anti))  # 2 sin(theta)
+    # atan2, not arccos of the trace: arccos loses half the digits near 0 and pi.
+    theta = float(np.arctan2(0.5 * sin2, cos))
     if theta < 1e-7:
-        return np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]]) / 2.0
+        return anti / 2.0
     if np.pi - theta < 1e-4:
-        # Near pi the antisymmetric part vanishes: take the axis from R + I.
-        M = (R + np.eye(3)) / 2.0
+        # Near pi the antisymmetric part vanishes: take the axis from the symmetric
+        # part, (R + R^T) / 2 - cos I = (1 - cos) a a^T (R + I alone keeps the
+        # antisymmetric part, which tilted the axis by up to 1e-4 rad here).
+        M = (R + R.T) / 2.0 - cos * np.eye(3)
         axis = M[int(np.argmax(np.diag(M)))]
         axis = axis / np.linalg.norm(axis)
         # The antisymmetric part, tiny but not zero below pi, fixes the axis's sign.
-        anti = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
         return (-axis if axis @ anti < 0 else axis) * theta
-    w = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
-    return w * theta / (2.0 * np.sin(theta))
+    return anti * (theta / sin2)
 
 
 def se3_exp(xi: np.ndarray) -> np.ndarray:
@@ -76,27 +82,32 @@ def se3_exp(xi: np.ndarray) -> np.ndarray:
     xi = np.asarray(xi, dtype=np.float64).reshape(6)
     v, w = xi[:3], xi[3:]
     theta = float(np.linalg.norm(w))
-    R = rotvec_to_R(w)
-    if theta < 1e-9:
-        V = np.eye(3) + 0.5 * skew(w)
+    k = skew(w)
+    # V = I + b k + c k^2. Below 1e-2 rad the closed forms cancel catastrophically
+    # (1 - cos is 0 in float64 at 1e-8), so their Taylor series take over there.
+    if theta < 1e-2:
+        t2 = theta * theta
+        b = 0.5 - t2 / 24.0 + t2 * t2 / 720.0
+        c = 1.0 / 6.0 - t2 / 120.0 + t2 * t2 / 5040.0
     else:
-        k = skew(w)
-        V = (np.eye(3) + (1 - np.cos(theta)) / theta**2 * k
-             + (theta - np.sin(theta)) / theta**3 * (k @ k))
-    return make_T(R, V @ v)
+        b = (1 - np.cos(theta)) / theta**2
+        c = (theta - np.sin(theta)) / theta**3
+    return make_T(rotvec_to_R(w), (np.eye(3) + b * k + c * (k @ k)) @ v)
 
 
 def se3_log(T: np.ndarray) -> np.ndarray:
     """(4, 4) transform -> twist (6,) = (v, w), the inverse of :func:`se3_exp`."""
     w = R_to_rotvec(T[:3, :3])
     theta = float(np.linalg.norm(w))
-    if theta < 1e-9:
-        V_inv = np.eye(3) - 0.5 * skew(w)
+    k = skew(w)
+    # V^-1 = I - k / 2 + d k^2 with d = (1 - (theta / 2) cot(theta / 2)) / theta^2, whose
+    # closed form cancels below 1e-2 rad (nan at 1e-8, where 1 - cos is 0): series there.
+    if theta < 1e-2:
+        t2 = theta * theta
+        d = 1.0 / 12.0 + t2 / 720.0 + t2 * t2 / 30240.0
     else:
-        k = skew(w)
-        V_inv = (np.eye(3) - 0.5 * k
-                 + (1.0 / theta**2) * (1 - (theta * np.sin(theta)) / (2 * (1 - np.cos(theta)))) * (k @ k))
-    return np.concatenate([V_inv @ T[:3, 3], w])
+        d = (1.0 - (theta * np.sin(theta)) / (2 * (1 - np.cos(theta)))) / theta**2
+    return np.concatenate([(np.eye(3) - 0.5 * k + d * (k @ k)) @ T[:3, 3], w])
 
 
 def rotation_angle_deg(R: np.ndarray) -> float:

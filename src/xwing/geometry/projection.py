@@ -16,8 +16,9 @@ def project_points(pts_obj: np.ndarray, T_cam_obj: np.ndarray, K: np.ndarray,
                    dist: np.ndarray | None = None) -> np.ndarray:
     """Project model points (N, 3) with pose ``T_cam_obj`` (4, 4) -> pixels (N, 2).
 
-    ``dist`` (OpenCV coefficients) applies lens distortion; points at or behind the
-    camera plane come out non-finite (inf/nan), so callers can mask them.
+    ``dist`` (OpenCV coefficients) applies lens distortion. Points at or behind the
+    camera plane (z <= 0 in the camera frame) come out nan in both coordinates, with
+    or without distortion, so callers can mask them (:func:`in_image` calls them outside).
     """
     X = transform_points(T_cam_obj, pts_obj)  # (N, 3) camera frame
     if dist is not None and np.size(dist) and np.any(np.asarray(dist) != 0):
