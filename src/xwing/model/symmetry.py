@@ -12,7 +12,7 @@ with canopy and droid, toward +z).
   ``T`` and ``T @ T_ROLL180``, that fit almost equally well. Only the surface
   (canopy and droid on top, a plain belly) tells them apart. Everything that
   must choose between the two hypotheses (the detector's labelling, the side
-  classifier, the tracker's roll vote) uses the functions here.
+  classifier, the tracker's roll evidence) uses the functions here.
 
 Convention: a permutation ``p`` relabels keypoints as ``new[i] = old[p[i]]``.
 """
