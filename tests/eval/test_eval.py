@@ -44,7 +44,7 @@ def test_perfect_predictions_give_zero_errors_and_rates_of_one(tmp_path):
     assert m["truncated"]["n_images"] >= 3
     for sub in (m, m["in_image"], m["truncated"]):
         assert set(METRIC_KEYS) <= set(sub)
-        assert sub["kp_err_px_median"] < 1e-6 and sub["kp_err_px_mean"] < 1e-6
+        assert sub["kp_err_px_median"] < 1e-6 and sub["kp_err_px_mean"] < 1e-6 and sub["kp_nmae"] < 1e-8
         assert sub["rot_err_deg_median"] < 1e-4 and sub["trans_err_rel_median"] < 1e-6
         assert sub["kp_net_err_px_median"] < 1e-6
         for rate in ("success_rate", "pck_1px", "pck_2px", "pck_5px", "add_01d", "adi_01d", "proj_5px"):
@@ -160,3 +160,23 @@ def test_background_clutter_tells_a_flat_star_field_from_a_busy_background():
     split = background_subsets(recs)
     assert [r.clutter for r in split["star_field"]] == [c_flat]
     assert [r.clutter for r in split["cluttered"]] == [c_busy]
+
+
+def test_seed_nmae_by_hand_leaves_images_without_a_pose_out():
+    from xwing.eval.records import ImageRecord
+
+    cam = seed_camera(256, 128)
+    T = make_T(np.eye(3), [0, 0, 2.0])
+    gt = np.random.default_rng(3).uniform(0, 100, (3, 8, 2))
+    a = gt[0].copy()
+    a[:4, 0] += [1.0, 2.0, 3.0, 4.0]  # sum |dx| = 10 px / 256
+    b = gt[1].copy()
+    b[:, 1] -= 0.5  # sum |dy| = 8 * 0.5 px / 128
+    recs = [ImageRecord(T, T, gt[0], a, True), ImageRecord(T, T, gt[1], b, True),
+            ImageRecord(T, None, gt[2], np.full((8, 2), np.nan), True)]
+    m = summarize(recs, cam)
+    # (10 / 256 + 4 / 128) / (2 images x 8 corners x 2 coordinates) = 0.0703125 / 32
+    assert m["kp_nmae"] == pytest.approx(0.002197265625, rel=1e-12)
+    assert m["success_rate"] == pytest.approx(2 / 3)
+    assert m["kp_err_px_mean"] == math.inf  # the pixel figures still count the failure
+    assert math.isnan(summarize([recs[2]], cam)["kp_nmae"])  # no pose anywhere: nothing to average
