@@ -34,7 +34,7 @@ def tracked(sequence, tmp_path_factory):
     root, cam, poses = sequence
     out = tmp_path_factory.mktemp("track")
     rc = main(["track", str(root), "--model", "oracle:noise=0.5,seed=2", "--out", str(out), "--compare",
-               "--quiet", "--seed", "5", "--refine", "none"])
+               "--quiet", "--seed", "5", "--refine", "none", "--bop-out", str(out / "bop" / "xwing_flight-test.csv")])
     assert rc == 0
     return out
 
@@ -92,6 +92,22 @@ def test_metrics_have_eval_keys_jitter_lost_rate_fps_and_the_baseline(tracked):
     assert m["n_images"] == 40  # metrics over frames with truth
     assert m["jitter_deg"] < m["per_frame_baseline"]["jitter_deg"]
     assert 0 < m["kp_net_err_px_median"] < 2.0
+
+
+def test_track_bop_out_holds_the_poses_of_the_frames_with_one(tracked, sequence):
+    from xwing.io.bop import load_bop_results
+
+    root, cam, poses = sequence
+    frames = json.loads((tracked / "poses.json").read_text())["frames"]
+    metrics = json.loads((tracked / "metrics.json").read_text())
+    ests = load_bop_results(tracked / "bop" / "xwing_flight-test.csv")
+    posed = [f for f in frames if f["T_cam_obj"] is not None]
+    assert [e.im_id for e in ests] == [f["index"] for f in posed] and len(ests) < len(frames)  # lost: left out
+    for e, f in zip(ests, posed):
+        np.testing.assert_allclose(e.T_cam_obj, f["T_cam_obj"], atol=1e-12)  # mm and back
+        assert e.scene_id == 0 and e.obj_id == 1 and 0 <= e.score <= 1
+    assert len({e.time_s for e in ests}) == 1  # the run's mean time per frame
+    assert ests[0].time_s == pytest.approx(1.0 / metrics["fps_end_to_end"], rel=1e-9)
 
 
 def test_per_frame_mode(sequence, tmp_path):
@@ -197,6 +213,37 @@ def test_predict_writes_overlay_and_pose(tmp_path, monkeypatch, capsys):
     assert np.allclose(T_cam_obj_from_model_matrix(np.asarray(rec["model_matrix"])), T, atol=1e-6)
     assert (tmp_path / "p" / "shot.png").stat().st_size > 0
     assert "pose found" in capsys.readouterr().out
+
+
+def test_predict_bop_out_takes_ids_from_the_file_names(tmp_path, monkeypatch, capsys):
+    from xwing.io.bop import load_bop_results
+
+    cam = seed_camera(SIZE, SIZE)
+    T = synthetic_flight(1, cam, seed=4, exit_frame=False)[0]
+    seed_img, bop_img = tmp_path / "3.png", tmp_path / "test" / "000002" / "rgb" / "000011.png"
+    bop_img.parent.mkdir(parents=True)
+    for p in (seed_img, bop_img):
+        write_image(p, np.full((SIZE, SIZE, 3), 40, np.uint8))
+    import xwing.cli.predict
+
+    monkeypatch.setattr(xwing.cli.predict, "load_model",
+                        lambda model, providers=None, threads=None: _FixedTruth(T, cam))
+    csv_path = tmp_path / "r.csv"
+    assert main(["predict", str(seed_img), str(bop_img), "--out", str(tmp_path / "p"), "--bop-out",
+                 str(csv_path)]) == 0
+    ests = load_bop_results(csv_path)
+    assert [(e.scene_id, e.im_id) for e in ests] == [(0, 3), (2, 11)]
+    for e in ests:
+        np.testing.assert_allclose(e.T_cam_obj, T, atol=1e-6)
+        np.testing.assert_allclose(e.t_mm, T[:3, 3] * 1000.0, atol=1e-3)
+        assert e.time_s > 0 and e.score > 0
+    capsys.readouterr()
+    write_image(tmp_path / "shot.png", np.full((SIZE, SIZE, 3), 40, np.uint8))
+    assert main(["predict", str(tmp_path / "shot.png"), "--out", str(tmp_path / "q"), "--bop-out",
+                 str(tmp_path / "s.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "shot.png" in err and "image id" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "q" / "predictions.json").exists()
 
 
 def test_predict_and_demo_without_a_model(tmp_path, monkeypatch, capsys):

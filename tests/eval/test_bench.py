@@ -127,6 +127,8 @@ def test_accuracy_part_evaluates_both_recipes(tiny_onnx, tmp_path):
         acc = doc["accuracy"][name]
         assert acc["n_images"] == 3 and acc["in_image"]["n_images"] + acc["truncated"]["n_images"] == 3
         assert doc[name]["n_images"] == 3 and "in_image" in doc[name]
+        assert doc[name]["kp_nmae"] == acc["kp_nmae"]  # the seed's yardstick for both recipes
+    assert "seed's NMAE of the 8 corners" in (out / "bench.md").read_text()
     assert doc["accuracy"]["refine_seed"] == "none"
     assert doc["accuracy"]["training"]["ours"]["images_seen"] == 32
 

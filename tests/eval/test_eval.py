@@ -44,7 +44,7 @@ def test_perfect_predictions_give_zero_errors_and_rates_of_one(tmp_path):
     assert m["truncated"]["n_images"] >= 3
     for sub in (m, m["in_image"], m["truncated"]):
         assert set(METRIC_KEYS) <= set(sub)
-        assert sub["kp_err_px_median"] < 1e-6 and sub["kp_err_px_mean"] < 1e-6
+        assert sub["kp_err_px_median"] < 1e-6 and sub["kp_err_px_mean"] < 1e-6 and sub["kp_nmae"] < 1e-8
         assert sub["rot_err_deg_median"] < 1e-4 and sub["trans_err_rel_median"] < 1e-6
         assert sub["kp_net_err_px_median"] < 1e-6
         for rate in ("success_rate", "pck_1px", "pck_2px", "pck_5px", "add_01d", "adi_01d", "proj_5px"):
@@ -160,3 +160,79 @@ def test_background_clutter_tells_a_flat_star_field_from_a_busy_background():
     split = background_subsets(recs)
     assert [r.clutter for r in split["star_field"]] == [c_flat]
     assert [r.clutter for r in split["cluttered"]] == [c_busy]
+
+
+def test_seed_nmae_by_hand_leaves_images_without_a_pose_out():
+    from xwing.eval.records import ImageRecord
+
+    cam = seed_camera(256, 128)
+    T = make_T(np.eye(3), [0, 0, 2.0])
+    gt = np.random.default_rng(3).uniform(0, 100, (3, 8, 2))
+    a = gt[0].copy()
+    a[:4, 0] += [1.0, 2.0, 3.0, 4.0]  # sum |dx| = 10 px / 256
+    b = gt[1].copy()
+    b[:, 1] -= 0.5  # sum |dy| = 8 * 0.5 px / 128
+    recs = [ImageRecord(T, T, gt[0], a, True), ImageRecord(T, T, gt[1], b, True),
+            ImageRecord(T, None, gt[2], np.full((8, 2), np.nan), True)]
+    m = summarize(recs, cam)
+    # (10 / 256 + 4 / 128) / (2 images x 8 corners x 2 coordinates) = 0.0703125 / 32
+    assert m["kp_nmae"] == pytest.approx(0.002197265625, rel=1e-12)
+    assert m["success_rate"] == pytest.approx(2 / 3)
+    assert m["kp_err_px_mean"] == math.inf  # the pixel figures still count the failure
+    assert math.isnan(summarize([recs[2]], cam)["kp_nmae"])  # no pose anywhere: nothing to average
+
+
+def test_eval_bop_out_read_back_gives_the_errors_of_metrics_json(tmp_path, capsys):
+    """The BOP CSV of `xwing eval --bop-out`, read back and scored against the BOP copy of the
+    dataset's truth (scene_gt.json, cam_K), gives metrics.json's figures."""
+    from xwing.geometry.metrics import keypoint_nmae, rotation_error_deg
+    from xwing.geometry.projection import project_points
+    from xwing.io import bop
+    from xwing.model.keypoints import SEED_BOX_CORNERS
+    from xwing.model.mesh import xwing_mesh
+
+    cam = make_dataset(tmp_path / "ds", n=8)
+    away = make_T(np.eye(3), [5.0, 0.0, 2.0])  # wholly out of view: no pose, so no line in the CSV
+    write_sample(tmp_path / "ds", 8, np.full((128, 128, 3), 30, np.uint8), model_matrix_from_T_cam_obj(away))
+    out, csv_path = tmp_path / "ev", tmp_path / "bop" / "xwing_synth-test.csv"
+    assert main(["eval", "oracle:noise=1.5,outliers=0.2,seed=3", str(tmp_path / "ds"), "--out", str(out),
+                 "--refine", "none", "--bop-out", str(csv_path)]) == 0
+    assert f"wrote {csv_path}" in capsys.readouterr().out
+    m = json.loads((out / "metrics.json").read_text())
+    ests = bop.load_bop_results(csv_path)
+    assert m["n_images"] == 9 and len(ests) == round(m["success_rate"] * 9) and 0 < len(ests) < 9
+    assert 8 not in {e.im_id for e in ests}
+    ds = SeedDataset(tmp_path / "ds", load_images=False)
+    assert {e.im_id for e in ests} <= set(ds.indices) and all(e.scene_id == 0 and e.obj_id == 1 for e in ests)
+    assert all(0 < e.time_s < 10 and 0 <= e.score <= 1 for e in ests)
+
+    bop.save_bop_dataset(tmp_path / "ds", tmp_path / "bop", xwing_mesh(), split="test")
+    scene = tmp_path / "bop" / "test" / "000000"
+    gt, cams = bop.load_scene_gt(scene / "scene_gt.json"), bop.load_scene_camera(scene / "scene_camera.json")
+    by_im = {e.im_id: e for e in ests}
+    rot, kp, est_uv, gt_uv = [], [], [], []
+    for im_id in ds.indices:
+        T_gt, K = bop.T_cam_obj_of_gt(gt[im_id][0]), cams[im_id]["cam_K"]
+        uv_gt = project_points(SEED_BOX_CORNERS, T_gt, K)
+        if im_id not in by_im:  # no pose: an infinite error, as metrics.json counts it
+            rot.append(math.inf), kp.extend([math.inf] * 8)
+            continue
+        T_est = by_im[im_id].T_cam_obj
+        uv_est = project_points(SEED_BOX_CORNERS, T_est, K)
+        rot.append(rotation_error_deg(T_est[:3, :3], T_gt[:3, :3]))
+        kp.extend(np.linalg.norm(uv_est - uv_gt, axis=1))
+        est_uv.append(uv_est), gt_uv.append(uv_gt)
+    assert np.median(rot) == pytest.approx(m["rot_err_deg_median"], rel=1e-9)
+    assert np.median(kp) == pytest.approx(m["kp_err_px_median"], rel=1e-9)
+    nmae = keypoint_nmae(np.stack(est_uv), np.stack(gt_uv), cam.width, cam.height)
+    assert m["kp_nmae"] > 0 and nmae == pytest.approx(m["kp_nmae"], rel=1e-9)
+
+
+def test_eval_bop_out_that_is_a_directory_fails_before_the_work(tmp_path, capsys):
+    make_dataset(tmp_path / "ds", n=2)
+    (tmp_path / "r").mkdir()
+    assert main(["eval", "oracle", str(tmp_path / "ds"), "--out", str(tmp_path / "o"), "--bop-out",
+                 str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is a directory" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o" / "metrics.json").exists()

@@ -52,3 +52,37 @@ def test_diameter():
     d = model_diameter(SEED_BOX_CORNERS)
     assert d == pytest.approx(np.linalg.norm([0.312, 0.345, 0.066]))
     assert metrics.within_diameter(0.1 * d - 1e-6, d) and not metrics.within_diameter(0.1 * d, d)
+
+
+def test_keypoint_nmae_known_value_on_a_non_square_image():
+    # 256 x 128: a 2.56 px shift in u is 0.01 of the width, a 1.28 px shift in v 0.01 of the height.
+    gt = np.array([[10.0, 20.0], [100.0, 50.0]])
+    est = gt + np.array([[2.56, 0.0], [0.0, -1.28]])
+    # |dx|, |dy| per keypoint: (0.01, 0), (0, 0.01): mean of the four = 0.005
+    assert metrics.keypoint_nmae(est, gt, 256, 128) == pytest.approx(0.005)
+    assert metrics.keypoint_nmae(gt, gt, 256, 128) == 0.0
+    stacked = np.stack([est, gt])  # (M, N, 2) images are pooled
+    assert metrics.keypoint_nmae(stacked, np.stack([gt, gt]), 256, 128) == pytest.approx(0.0025)
+    assert metrics.keypoint_nmae(np.full((2, 2), np.nan), gt, 256, 128) == np.inf
+    assert np.isnan(metrics.keypoint_nmae(np.zeros((0, 2)), np.zeros((0, 2)), 256, 128))
+
+
+def test_keypoint_nmae_in_the_seeds_own_coordinates(rng):
+    # The seed's projection (pixel edges) divided by W, H gives the same figure as ours.
+    from xwing.geometry.camera import model_matrix_from_T_cam_obj, seed_camera
+    from xwing.geometry.pose import make_T
+    from xwing.geometry.projection import project_points, project_points_seed, seed_normalised
+
+    cam = seed_camera(320, 240)
+    P = cam.gl_projection()
+    T_gt = make_T(random_rotation(rng), [0.05, -0.03, 1.6])
+    T_est = make_T(rotvec_to_R([0.02, -0.01, 0.03]), [0.01, 0.0, 0.02]) @ T_gt
+    seed_uv = {name: project_points_seed(SEED_BOX_CORNERS, model_matrix_from_T_cam_obj(T, cam.view_matrix),
+                                         cam.view_matrix, P, cam.width, cam.height)
+               for name, T in (("est", T_est), ("gt", T_gt))}
+    ours = {name: project_points(SEED_BOX_CORNERS, T, cam.K) for name, T in (("est", T_est), ("gt", T_gt))}
+    np.testing.assert_allclose(seed_normalised(ours["gt"], cam.width, cam.height),
+                               seed_uv["gt"] / [cam.width, cam.height], atol=1e-9)
+    by_hand = np.mean(np.abs(seed_uv["est"] - seed_uv["gt"]) / [cam.width, cam.height])
+    assert by_hand > 1e-3
+    assert metrics.keypoint_nmae(ours["est"], ours["gt"], cam.width, cam.height) == pytest.approx(by_hand, rel=1e-9)

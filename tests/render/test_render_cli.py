@@ -236,3 +236,31 @@ def test_occluders_hide_the_ship():
     assert (out != img).any(axis=-1).sum() > 0
     hidden = (mask - visible) > 0.5
     assert (out[hidden] != 30).any()
+
+
+def test_bop_layout_beside_the_seed_layout(tmp_path, capsys):
+    require_gl()
+    from xwing.io import bop
+    from xwing.io.dataset import SeedDataset
+
+    out = tmp_path / "ds"
+    assert render(out, "--bop", str(out), "--bop-split", "test", count=4) == 0  # BOP beside the seed files
+    assert "BOP: 4 images" in capsys.readouterr().out
+    scene = out / "test" / "000000"
+    ds = SeedDataset(out)  # the seed reader ignores the BOP folders beside it
+    assert len(ds) == 4
+    gt, cams = bop.load_scene_gt(scene / "scene_gt.json"), bop.load_scene_camera(scene / "scene_camera.json")
+    for i in range(4):
+        rgb = scene / "rgb" / f"{i:06d}.jpg"
+        assert rgb.read_bytes() == (out / f"{i}.jpg").read_bytes()
+        np.testing.assert_allclose(bop.T_cam_obj_of_gt(gt[i][0]), ds.T_cam_obj(i), atol=1e-12)
+        np.testing.assert_array_equal(cams[i]["cam_K"], ds.camera.K)
+    v, f, n = bop.load_ply(out / "models" / "obj_000001.ply")
+    info = bop.load_models_info(out / "models" / "models_info.json")[1]
+    assert len(f) > 1000 and n is not None and info["size_x"] == pytest.approx(312.0, abs=1e-3)  # mm
+    assert json.loads((out / "camera.json").read_text())["width"] == 64
+    # shards each hold part of the set: the BOP copy is written by the run after them
+    rc = render(tmp_path / "sh", "--shard", "0/2", "--bop", str(tmp_path / "b"), count=4)
+    assert rc == 2 and "--bop writes the whole set" in capsys.readouterr().err
+    assert render(out, "--bop", str(out), "--bop-split", "../up", count=4) == 2
+    assert "split" in capsys.readouterr().err

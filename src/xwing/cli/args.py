@@ -73,6 +73,15 @@ def add_strict_argument(parser: argparse.ArgumentParser) -> None:
                              "by name and counted as unreadable")
 
 
+def add_bop_argument(parser: argparse.ArgumentParser, ids: str) -> None:
+    """``--bop-out FILE``: the poses as a BOP results CSV (:mod:`xwing.io.bop`); ``ids`` says
+    which scene and image ids this command gives them."""
+    parser.add_argument("--bop-out", type=Path, default=None, metavar="FILE",
+                        help="also write the poses as a BOP results CSV (scene_id,im_id,obj_id,score,R,t,time; "
+                             f"t in mm, model units read as metres; obj_id 1; {ids}; images without a pose "
+                             "left out)")
+
+
 def pipeline_config(args):
     """The :class:`~xwing.infer.estimator.PipelineConfig` of the shared arguments."""
     return PipelineConfig(input_size=args.input_size, refine=args.refine, mesh=args.mesh,

@@ -2,7 +2,9 @@
 
 Writes ``metrics.json`` (the keys of :mod:`xwing.eval.summary`, per subset and per
 stage, plus the model, dataset and pipeline config), ``report.md`` and
-``plots.png`` (where matplotlib is installed).
+``plots.png`` (where matplotlib is installed); with ``--bop-out FILE`` also the
+poses as a BOP results CSV (:mod:`xwing.io.bop`): scene 0, im_id = N of ``N.jpg``,
+score = the estimate's quality, time = its seconds.
 
 MODEL: an ONNX file, ``oracle[:noise=..,outliers=..,seed=..]`` (true keypoints
 plus noise: checks the pipeline without a network), or a checkpoint where torch
@@ -14,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xwing.cli.args import (
+    add_bop_argument,
     add_estimator_arguments,
     add_model_argument,
     add_strict_argument,
@@ -24,6 +27,7 @@ from xwing.eval.evaluate import evaluate
 from xwing.eval.report import format_cell, write_plots, write_report
 from xwing.infer.estimator import PoseEstimator
 from xwing.io.atomic import atomic_write_json, json_safe
+from xwing.io.bop import BopEstimate, prepare_results_path, save_bop_results
 from xwing.io.dataset import SeedDataset
 
 
@@ -34,6 +38,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     add_estimator_arguments(parser)
     add_strict_argument(parser)
+    add_bop_argument(parser, "scene 0, im_id = N of N.jpg")
 
 
 def run(args) -> int:
@@ -43,6 +48,8 @@ def run(args) -> int:
     estimator = PoseEstimator(detector, dataset.camera, config)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.bop_out is not None:
+        prepare_results_path(args.bop_out)
     metrics, records = evaluate(estimator, dataset, progress=True, limit=args.limit, strict=args.strict)
     metrics["model"] = str(args.model)
     metrics["dataset"] = str(args.dataset)
@@ -52,6 +59,8 @@ def run(args) -> int:
     if note:
         notes.append(note)
     atomic_write_json(out / "metrics.json", json_safe(metrics))
+    if args.bop_out is not None:
+        n_bop = save_bop_results(args.bop_out, bop_estimates(records))
     write_report(out, metrics, f"xwing eval: {Path(args.model).name} on {args.dataset} (refine {args.refine})", notes)
     m = metrics
     print(f"{m['n_images']} images: corner error median {format_cell(m['kp_err_px_median'])} px, "
@@ -59,4 +68,12 @@ def run(args) -> int:
           f"flip rate {format_cell(m['flip_rate'])}, {format_cell(m['ms_per_image'])} ms/image"
           + (f"; {m['n_unreadable']} unreadable image(s) left out" if m["n_unreadable"] else ""))
     print(f"wrote {out / 'metrics.json'}, {out / 'report.md'}" + ("" if note else f", {out / 'plots.png'}"))
+    if args.bop_out is not None:
+        print(f"wrote {args.bop_out} ({n_bop} BOP estimates)")
     return 0
+
+
+def bop_estimates(records) -> list[BopEstimate]:
+    """The evaluated poses as BOP estimates: scene 0, im_id = N, score = quality, time = the
+    image's estimation time in s; images without a pose are left out, as BOP does."""
+    return [BopEstimate.from_T(0, r.index, r.T_est, r.score, r.ms / 1e3) for r in records if r.T_est is not None]

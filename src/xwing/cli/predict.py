@@ -5,19 +5,23 @@ network, keypoints mapped back exactly, robust PnP; ``--refine zoom`` adds the
 zoomed passes). Outputs in ``--out`` (default ``out/predict``): ``NAME.png``
 (box, axes and keypoints drawn) and ``predictions.json`` (one entry per image:
 ``T_cam_obj``, the seed's ``model_matrix``, the 8 box corners as [u, v,
-confidence], the network's own keypoints, reprojection error, quality). The
-camera is ``--camera FILE``, else the model's camera carried to each image's
-size (same horizontal field of view, centred principal point).
+confidence], the network's own keypoints, reprojection error, quality), and with
+``--bop-out FILE`` a BOP results CSV (:mod:`xwing.io.bop`; ids from the file names,
+:func:`xwing.io.bop.image_ids`). The camera is ``--camera FILE``, else the model's
+camera carried to each image's size (same horizontal field of view, centred
+principal point).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import numpy as np
 
 from xwing.cli.args import (
+    add_bop_argument,
     add_estimator_arguments,
     add_model_argument,
     add_strict_argument,
@@ -29,6 +33,7 @@ from xwing.geometry.camera import model_matrix_from_T_cam_obj, seed_camera
 from xwing.infer.estimator import PoseEstimator
 from xwing.infer.oracle import OracleDetector
 from xwing.io.atomic import atomic_write_json, json_safe
+from xwing.io.bop import BopEstimate, image_ids, prepare_results_path, save_bop_results
 from xwing.io.calibration import load_camera
 from xwing.io.draw import draw_axes, draw_box, draw_keypoints, draw_label
 from xwing.io.images import read_image, write_image
@@ -41,6 +46,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--camera", default=None, help="camera file (seed camera_info.json or calibration)")
     parser.add_argument("--out", default="out/predict", help="output directory (default out/predict)")
     add_strict_argument(parser)
+    add_bop_argument(parser, "ids from the file names: N.jpg is image N of scene 0, BOP's SCENE/rgb/IM.jpg keeps "
+                             "its scene and image")
 
 
 def prediction_record(name: str, est, camera, detector_points) -> dict:
@@ -68,10 +75,14 @@ def run(args) -> int:
     config = pipeline_config(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    ids = None
+    if args.bop_out is not None:
+        ids = image_ids(args.images)  # a name without an id fails now, not after the work
+        prepare_results_path(args.bop_out)
     base = getattr(detector, "camera", None) or seed_camera()
-    records = []
+    records, bop = [], []
     estimators = {}
-    for path in args.images:
+    for k, path in enumerate(args.images):
         try:
             image = read_image(path)
         except DamagedFileError as e:
@@ -91,7 +102,11 @@ def run(args) -> int:
                 cam = base if (base.width, base.height) == (w, h) else base.for_frame_size(w, h)
             estimators[(w, h)] = PoseEstimator(detector, cam, config)
         est_ = estimators[(w, h)]
+        t0 = time.perf_counter()
         est = est_.estimate(image)
+        seconds = time.perf_counter() - t0
+        if ids is not None and est.ok:
+            bop.append(BopEstimate.from_T(*ids[k], est.T_cam_obj, est.quality, seconds))
         vis = image.copy()
         draw_keypoints(vis, est.uv_px, est.conf, min_conf=config.min_conf)
         if est.ok:
@@ -107,4 +122,7 @@ def run(args) -> int:
     atomic_write_json(out / "predictions.json", json_safe({"model": str(args.model), "refine": args.refine,
                                                            "images": records}))
     print(f"wrote {out}/predictions.json and {len(records)} overlay PNG(s)")
+    if args.bop_out is not None:
+        save_bop_results(args.bop_out, bop)
+        print(f"wrote {args.bop_out} ({len(bop)} BOP estimates)")
     return 0

@@ -6,9 +6,14 @@ Examples::
     xwing render data/test --count 1000 --seed 2026            # the shared test set
     xwing render data/part --count 100000 --shard 3/8          # one of 8 independent jobs
     xwing render data/flight --sequence --frames 300 --seed 7  # N.jpg + N_mat.json + video.mp4
+    xwing render data/test --count 1000 --seed 2026 --bop data/bop --bop-split test  # also in BOP's layout
 
 Same seed and options -> the same files; rerunning resumes; shards union to the
-full set. Heavy imports (moderngl) happen inside :func:`run`.
+full set. ``--bop DIR`` also writes the finished set in BOP's layout under DIR
+(:func:`xwing.io.bop.save_bop_dataset`: ``{split}/000000/rgb/{N:06d}.jpg``, the
+same image bytes, with ``scene_gt.json``, ``scene_camera.json``,
+``models/obj_000001.ply`` and ``models_info.json``, lengths in mm). Heavy imports
+(moderngl) happen inside :func:`run`.
 """
 
 from __future__ import annotations
@@ -73,6 +78,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="render on the GPU where EGL offers one (default: Mesa's llvmpipe on the CPU, the same "
                         "bytes on every machine; the test set is always made this way)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--bop", type=Path, default=None, metavar="DIR",
+                   help="also write the set as a BOP dataset under DIR (DIR may be OUT itself): "
+                        "SPLIT/000000/rgb/NNNNNN.jpg (the same bytes), scene_gt.json, scene_camera.json, "
+                        "models/obj_000001.ply and models_info.json, lengths in mm; not with --shard")
+    p.add_argument("--bop-split", default="train", metavar="NAME",
+                   help="BOP split folder of --bop: train, val, test, train_pbr, ... (default train)")
 
 
 def _camera(args):
@@ -106,6 +117,13 @@ def run(args: argparse.Namespace) -> int:
         list_images(args.backgrounds)  # fail here, not in a worker
     if args.mesh is None and args.fit_seed_box:
         raise XwingError("--fit-seed-box needs --mesh")
+    if args.bop is not None and args.shard[1] > 1:
+        raise XwingError("--bop writes the whole set: render the shards without it, then run the same command "
+                         "once without --shard and with --bop (it renders nothing new)")
+    if args.bop is not None:
+        from xwing.io.bop import check_split
+
+        check_split(args.bop_split)
     mesh_source = MeshSource(None if args.mesh is None else str(args.mesh), bool(args.fit_seed_box))
     config = GeneratorConfig(seed=args.seed, p_truncated=args.truncated, p_out_of_view=args.out_of_view,
                              p_occluder=args.occluders,
@@ -119,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
                             progress=not args.no_progress, cpu=not args.gpu, t_start=started)
         print(f"wrote {args.frames} frames and {m['video']} to {args.out} "
               f"({m['speed']['images_per_s']:.0f} frames/s)")
+        _write_bop(args, mesh_source)
         return 0
     m = render_dataset(args.out, args.count, config, camera, mesh_source, shard=args.shard, workers=args.workers,
                        progress=not args.no_progress, cpu=not args.gpu, t_start=started)
@@ -134,7 +153,17 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"  truncated {c['share_truncated']:.1%}, ship cut by border {c['share_ship_cut_by_border']:.1%}, "
           f"out of view {c['share_out_of_view']:.1%}; manifest: {args.out / manifest_name(tuple(m['shard']))}")
+    _write_bop(args, mesh_source)
     return 0
+
+
+def _write_bop(args, mesh_source) -> None:
+    if args.bop is None:
+        return
+    from xwing.io.bop import save_bop_dataset
+
+    b = save_bop_dataset(args.out, args.bop, mesh_source.load(), split=args.bop_split)
+    print(f"BOP: {b['images']} images in {b['scene']}, model in {args.bop / 'models'}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from xwing.cli.args import (
+    add_bop_argument,
     add_estimator_arguments,
     add_model_argument,
     add_strict_argument,
@@ -39,6 +40,7 @@ from xwing.errors import XwingError
 from xwing.eval.tracking import oracle_of, resolve_camera, track_frames, tracking_metrics
 from xwing.infer.estimator import PoseEstimator
 from xwing.io.atomic import atomic_write_json, atomic_write_text, json_safe
+from xwing.io.bop import frame_estimates, save_bop_results
 from xwing.io.draw import draw_axes, draw_box, draw_label
 from xwing.io.pewpew import PewPew, load_lasers
 from xwing.io.poses import poses_csv, poses_document
@@ -74,6 +76,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--causal", action="store_true",
                         help="decide each track's roll as the frames come, as for a camera (default for a file: "
                              "from all the track's frames, so frames before the first face-on view get it too)")
+    add_bop_argument(parser, "scene 0, im_id = frame index, time = the run's mean seconds per frame")
 
 
 class OutputVideos:
@@ -179,6 +182,8 @@ def run(args) -> int:
     doc = poses_document(results, camera, str(args.model), str(args.input))
     atomic_write_json(out / "poses.json", json_safe(doc))
     atomic_write_text(out / "poses.csv", poses_csv(json_safe(doc)))
+    if args.bop_out is not None:
+        save_bop_results(args.bop_out, frame_estimates(results, seconds / len(results)))
     atomic_write_json(out / "metrics.json", json_safe(metrics))
     atomic_write_json(out / "config.json", {"pipeline": pipe_cfg.to_dict(), "tracker": track_cfg.to_dict(),
                                             "camera_from": camera_from, "model": str(args.model),

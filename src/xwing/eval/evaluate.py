@@ -54,6 +54,7 @@ def evaluate(estimator, dataset, progress: bool = False, limit: int | None = Non
         rec = make_record(est.T_cam_obj if est.ok else None, sample.T_cam_obj, cam, estimator.corners_3d,
                           est.uv_px, estimator.points_3d, ms)
         rec.clutter = background_clutter(sample.image, sample.T_cam_obj, cam, mesh)
+        rec.index, rec.score = sample.index, est.quality
         last_ok_err = np.full(8, np.inf)
         for p in est.passes:
             # A rejected zoom/alignment keeps the earlier pose, so a stage is scored on the last accepted one.

@@ -42,6 +42,7 @@ class ImageRecord:
         ms: time for this image.
         stages: stage name -> (8,) corner errors of that pass's pose (for per-stage stats).
         clutter: :func:`xwing.eval.summary.background_clutter` of the image (NaN: not measured).
+        index: the image's N (``N.jpg``), -1 where not known; score: the estimate's quality.
     """
 
     T_gt: np.ndarray
@@ -55,6 +56,8 @@ class ImageRecord:
     stages: dict = field(default_factory=dict)
     stage_ms: dict = field(default_factory=dict)
     clutter: float = math.nan
+    index: int = -1
+    score: float = math.nan
 
     @property
     def distance(self) -> float:

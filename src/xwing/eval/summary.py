@@ -5,6 +5,11 @@ Definitions (all with :mod:`xwing.geometry.metrics`; rates are fractions in [0, 
 * ``kp_err_px_*``, ``pck_*px``: the seed's 8 box corners, **all 8** (also those
   outside the image), projected with the final estimated pose, against their
   true projections; pooled over corners and images.
+* ``kp_nmae``: the seed's own yardstick, its normalised mean absolute error of the
+  8 box corners: corner coordinates in the seed's pixel-edge convention divided by
+  the image's width and height, the mean of ``|x_est - x_gt|`` and ``|y_est - y_gt|``
+  over all 8 corners of every image **with a pose** (images without one are left
+  out; ``success_rate`` counts them); :func:`xwing.geometry.metrics.keypoint_nmae`.
 * ``kp_net_err_px_median``: the raw network keypoints (image pixels) against the
   true projections of the points the network predicts.
 * ``rot_err_deg_median``, ``trans_err_rel_median``, ``speed_score_mean``: per image.
@@ -15,7 +20,8 @@ Definitions (all with :mod:`xwing.geometry.metrics`; rates are fractions in [0, 
 * ``ms_per_image``: batch 1, inference + decode + PnP (+ refinement), image
   already in memory.
 * An image where no pose is found counts as an infinite error and a failure in
-  every rate (its rotation error is infinite, so it counts in ``flip_rate`` too);
+  every rate (its rotation error is infinite, so it counts in ``flip_rate`` too),
+  except in ``kp_nmae``, which leaves it out as the seed's definition does;
   ``success_rate`` says how many had a pose. Non-finite values are written as
   JSON ``null``.
 
@@ -42,6 +48,7 @@ from xwing.eval.records import ImageRecord, model_points, ship_in_view
 from xwing.geometry.metrics import (
     add,
     adi,
+    keypoint_nmae,
     pck,
     proj_2d,
     rotation_error_deg,
@@ -53,9 +60,9 @@ from xwing.infer.refine import stage_order
 from xwing.infer.refine.raster import rasterize
 from xwing.model.object import ObjectModel
 
-METRIC_KEYS = ("n_images", "success_rate", "kp_err_px_median", "kp_err_px_mean", "pck_1px", "pck_2px", "pck_5px",
-               "rot_err_deg_median", "trans_err_rel_median", "add_01d", "adi_01d", "proj_5px", "speed_score_mean",
-               "flip_rate", "ms_per_image", "kp_net_err_px_median")
+METRIC_KEYS = ("n_images", "success_rate", "kp_err_px_median", "kp_err_px_mean", "kp_nmae", "pck_1px", "pck_2px",
+               "pck_5px", "rot_err_deg_median", "trans_err_rel_median", "add_01d", "adi_01d", "proj_5px",
+               "speed_score_mean", "flip_rate", "ms_per_image", "kp_net_err_px_median")
 SMALL_SHIP_DISTANCE = 1.8
 #: Mean gradient magnitude (grey levels per pixel) around the ship that splits "star_field"
 #: (dark, nearly flat surroundings: on the test set, plain star fields and the dark parts of
@@ -113,6 +120,7 @@ def summarize(records: list[ImageRecord], camera, mesh: tuple[str, bool] = ("", 
     # (n, 8, 2) corners for PCK; no pose: NaN corners (an infinite error, as corner_err says)
     est = np.stack([r.corners_est if r.T_est is not None else np.full_like(r.corners_gt, np.nan) for r in records])
     gt = np.stack([r.corners_gt for r in records])
+    posed = np.array([r.T_est is not None for r in records])
     rot, trel, sp, a_ok, s_ok, p_ok = [], [], [], [], [], []
     for r in records:
         if r.T_est is None:
@@ -129,9 +137,10 @@ def summarize(records: list[ImageRecord], camera, mesh: tuple[str, bool] = ("", 
     net = [r.net_err_px for r in records if r.net_err_px is not None]
     ms = [r.ms for r in records if np.isfinite(r.ms)]
     out.update({
-        "success_rate": float(np.mean([r.T_est is not None for r in records])),
+        "success_rate": float(np.mean(posed)),
         "kp_err_px_median": _median(kp),
         "kp_err_px_mean": float(np.mean(kp)),
+        "kp_nmae": keypoint_nmae(est[posed], gt[posed], camera.width, camera.height),
         "pck_1px": pck(est, gt, 1.0),
         "pck_2px": pck(est, gt, 2.0),
         "pck_5px": pck(est, gt, 5.0),

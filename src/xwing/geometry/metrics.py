@@ -11,6 +11,9 @@ Rates are fractions in [0, 1]. References:
 * 2D projection error: Brachmann et al., CVPR 2016 (threshold 5 px).
 * SPEED score: Kisantal et al., "Satellite Pose Estimation Challenge", 2020:
   rotation error in radians + ``|t_est - t_gt| / |t_gt|``.
+* Normalised mean absolute keypoint error: the seed's own yardstick (its
+  training write-up, ``docs/seed-facts.md``), on coordinates divided by the
+  image's width and height.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from xwing.geometry.pose import rotation_angle_deg
+from xwing.geometry.projection import seed_normalised
 
 
 def _apply(R, t, pts):
@@ -73,6 +77,24 @@ def keypoint_errors_px(uv_est: np.ndarray, uv_gt: np.ndarray) -> np.ndarray:
     """Per-keypoint pixel distance (N,); non-finite estimates give inf."""
     e = np.linalg.norm(np.asarray(uv_est, float).reshape(-1, 2) - np.asarray(uv_gt, float).reshape(-1, 2), axis=1)
     return np.where(np.isfinite(e), e, np.inf)
+
+
+def keypoint_nmae(uv_est: np.ndarray, uv_gt: np.ndarray, width: int, height: int) -> float:
+    """The seed's normalised mean absolute error of keypoints (N, 2) or stacked (M, N, 2)
+    (our pixels, centres at integers): both are put in the seed's normalised
+    pixel-edge coordinates (:func:`~xwing.geometry.projection.seed_normalised`), then
+    ``mean(|x_est - x_gt|, |y_est - y_gt|)`` over every keypoint and both axes. The
+    half-pixel shift cancels in the difference; it is applied so the coordinates are
+    the seed's. Any non-finite estimate makes it inf; no keypoints: NaN.
+    """
+    est = seed_normalised(uv_est, width, height)  # (M N, 2)
+    gt = seed_normalised(uv_gt, width, height)
+    if est.shape != gt.shape:
+        raise ValueError(f"keypoint shapes differ: {np.shape(uv_est)} vs {np.shape(uv_gt)}")
+    if est.size == 0:
+        return float("nan")
+    d = np.abs(est - gt)
+    return float(d.mean()) if np.all(np.isfinite(d)) else float("inf")
 
 
 def pck(uv_est: np.ndarray, uv_gt: np.ndarray, threshold_px: float, mask: np.ndarray | None = None) -> float:

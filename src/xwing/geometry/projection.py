@@ -86,6 +86,18 @@ def project_points_seed(pts_obj: np.ndarray, model_matrix: np.ndarray, view_matr
     return np.stack([(ndc_x / 2 + 0.5) * width, (ndc_y / 2 + 0.5) * height], axis=1)
 
 
+def seed_normalised(uv: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Our pixels (N, 2), centres at integers -> the seed's normalised coordinates (N, 2).
+
+    Convention: the seed measured pixels from the image *edge* (its figures are
+    ours + 0.5, :func:`project_points_seed`) and divided them by the image's width and
+    height, so the image spans [0, 1] on both axes: ``x = (u + 0.5) / W``,
+    ``y = (v + 0.5) / H``. Non-finite pixels stay non-finite.
+    """
+    uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
+    return (uv + 0.5) / np.array([width, height], dtype=np.float64)
+
+
 def in_image(uv: np.ndarray, width: int, height: int, margin: float = 0.0) -> np.ndarray:
     """(N,) bool: pixels (N, 2) inside the image ``[-0.5, W - 0.5] x [-0.5, H - 0.5]``
     grown by ``margin`` pixels on each side; non-finite points are outside."""

@@ -142,7 +142,8 @@ def accuracy_limits(doc: dict) -> list[str]:
         t = tr.get(name) or {}
         m = acc[name]
         lines.append(f"{name}: median rotation error {fmt(m.get('rot_err_deg_median'))} deg, corner error "
-                     f"{fmt(m.get('kp_err_px_median'))} px, flip rate {fmt(m.get('flip_rate'))}, success "
+                     f"{fmt(m.get('kp_err_px_median'))} px, seed's NMAE {fmt(m.get('kp_nmae'))}, flip rate "
+                     f"{fmt(m.get('flip_rate'))}, success "
                      f"{fmt(m.get('success_rate'))}; trained {fmt(t.get('minutes_at_last_validation'))} min "
                      f"(budget {fmt(t.get('budget_minutes'))} min), {t.get('images_seen', 'n/a')} images.")
     return lines
@@ -171,6 +172,7 @@ def write_markdown(out: Path, doc: dict) -> None:
     row("end-to-end tracking fps (flight)", "fps_end_to_end", "{:.1f}")
     row("median rotation error, deg (test set)", "rot_err_deg_median", "{:.3g}", "low")
     row("median corner error, px (test set)", "kp_err_px_median", "{:.3g}", "low")
+    row("seed's NMAE of the 8 corners, images with a pose (test set)", "kp_nmae", "{:.3g}", "low")
     row("ADD-0.1d (test set)", "add_01d", "{:.3f}")
     row("flip rate (test set)", "flip_rate", "{:.3f}", "low")
     for sub in ("in_image", "truncated"):
