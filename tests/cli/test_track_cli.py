@@ -92,6 +92,11 @@ def test_metrics_have_eval_keys_jitter_lost_rate_fps_and_the_baseline(tracked):
     assert m["n_images"] == 40  # metrics over frames with truth
     assert m["jitter_deg"] < m["per_frame_baseline"]["jitter_deg"]
     assert 0 < m["kp_net_err_px_median"] < 2.0
+    assert m["roll_flip_rate"] == 0.0 and m["roll_decision"] == "whole track"
+    stages = m["stage_ms"]
+    assert set(stages) == {"read", "network", "pnp", "align", "side", "filter", "other"}
+    assert stages["network"] > 0 and stages["pnp"] > 0 and stages["align"] == 0.0  # --refine none
+    assert sum(stages.values()) - stages["read"] <= m["ms_per_frame"] * 1.05
 
 
 def test_track_bop_out_holds_the_poses_of_the_frames_with_one(tracked, sequence):

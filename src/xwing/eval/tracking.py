@@ -15,6 +15,8 @@ Tracking metrics, where the source has truth: the ``xwing eval`` keys
 * ``jitter_deg``: RMS over consecutive frame pairs of the frame-to-frame rotation
   error (:func:`jitter_deg`): shake that a constant offset does not add to;
 * ``lost_rate``: among frames with the ship at least half in view, the share lost;
+* ``stage_ms``: mean milliseconds per frame of each stage (read, network, pnp,
+  align, side, filter, other: :func:`stage_means`);
 * ``roll_flip_rate``: among frames with a pose, the share nearer the true pose
   rolled 180 degrees (``T_gt @ T_ROLL180``) than the true pose (``flip_rate``
   keeps its meaning: rotation error > 90 degrees, failures included).
@@ -88,7 +90,13 @@ def track_frames(source, tracker, oracle=None, max_frames=None, on_frame=None, p
     t0 = time.perf_counter()
     frames = source.frames()
     try:
-        for index, time_s, frame in frames:
+        while True:
+            t_read = time.perf_counter()
+            item = next(frames, None)
+            if item is None:
+                break
+            read_ms = (time.perf_counter() - t_read) * 1e3
+            index, time_s, frame = item
             if max_frames is not None and index >= max_frames:
                 break
             if frame is None:
@@ -97,6 +105,7 @@ def track_frames(source, tracker, oracle=None, max_frames=None, on_frame=None, p
                 if oracle is not None:
                     oracle.set_truth(source.truth.get(index), cam)
                 results.append(tracker.step(frame, index, time_s))
+            results[-1].stage_ms["read"] = read_ms
             if on_frame is not None or progress:
                 t1 = time.perf_counter()
                 bar.update(1)
@@ -133,6 +142,13 @@ def lost_rate(statuses: list[str], T_gt: list, camera, mesh: tuple[str, bool] = 
     return float(np.mean([s == "lost" for s in sel])) if sel else math.nan
 
 
+def stage_means(results) -> dict:
+    """Mean milliseconds per frame of each stage (:func:`xwing.track.tracker.stage_times`,
+    plus ``read``: the wait for the decoded frame, which decoding ahead in a thread hides)."""
+    keys = sorted({k for r in results for k in r.stage_ms})
+    return {k: float(np.mean([r.stage_ms.get(k, 0.0) for r in results])) for k in keys}
+
+
 def roll_flip_rate(T_est: list, T_gt: list) -> float:
     """Among frames with a pose and truth, the share whose rotation is nearer the true one
     rolled 180 degrees than the true one; NaN with none."""
@@ -149,7 +165,8 @@ def tracking_metrics(results, source, camera, seconds: float, estimator) -> dict
     m = {"n_frames": n, "fps_end_to_end": n / seconds if seconds > 0 else math.nan,
          "ms_per_frame": 1e3 * seconds / n if n else math.nan,
          "status_counts": {s: statuses.count(s) for s in STATUSES},
-         "n_unreadable": sum(r.unreadable for r in results)}
+         "n_unreadable": sum(r.unreadable for r in results),
+         "stage_ms": stage_means(results)}
     if source.truth:
         T_gt = [source.truth.get(r.index) for r in results]
         T_est = [r.T_cam_obj for r in results]

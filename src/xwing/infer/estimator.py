@@ -255,11 +255,11 @@ class PoseEstimator:
         """
         t0 = time.perf_counter()
         uv, conf, presence, alt = self.detect(image, crop)
+        net_ms = (time.perf_counter() - t0) * 1e3
         n = len(uv)
         if presence < self.config.min_presence:
             return PassResult(stage, crop, False, np.eye(4), uv, conf, presence, np.zeros(n, bool), math.inf,
-                              math.inf, 0.0, f"ship not in view (presence {presence:.2f})",
-                              (time.perf_counter() - t0) * 1e3)
+                              math.inf, 0.0, f"ship not in view (presence {presence:.2f})", net_ms, net_ms=net_ms)
         res = self._solve(stage, crop, uv, conf, presence, T_init)
         if alt is not None and self.side is not None and (T_init is None or not roll_prior):
             res = self._settle_roll(image, res, self._solve(stage, crop, alt[0], alt[1], presence, T_init))
@@ -283,6 +283,7 @@ class PoseEstimator:
         if roll_prior and T_init is not None and res.ok:
             res = self._nearest_tilt(res, T_init)
         res.ms = (time.perf_counter() - t0) * 1e3
+        res.net_ms = net_ms
         return res
 
     def _nearest_tilt(self, res: PassResult, T_prior: np.ndarray) -> PassResult:

@@ -20,8 +20,10 @@ class PassResult:
         crop: image -> input map used.
         ok, T_cam_obj, quality, reproj_err_px (image px), reproj_err_in_px (input px).
         uv_px: (K, 2) network keypoints in image pixels; conf (K,); presence.
-        ms: wall time of the pass (crop, detector, PnP).
+        ms: wall time of the pass (crop, detector, PnP; for "align": the alignment).
         p_top: the side classifier's probability that the top faces the camera (NaN: not asked).
+        net_ms: the part of ``ms`` spent cutting the crop and running the network.
+        edge_score: "align" passes: the alignment's edge score (NaN otherwise).
     """
 
     stage: str
@@ -38,6 +40,8 @@ class PassResult:
     reason: str = ""
     ms: float = 0.0
     p_top: float = math.nan
+    net_ms: float = 0.0
+    edge_score: float = math.nan
 
 
 @dataclass

@@ -29,6 +29,7 @@ Filters (``TrackerConfig.filter``, :mod:`xwing.track.filters`): ``alphabeta`` (d
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -135,6 +136,9 @@ class FrameResult:
         roll_decided: the segment's roll evidence had reached ``roll_decide_llr``
             (causal: by this frame; after :func:`~xwing.track.segments.decide_rolls`:
             over the whole segment).
+        edge_score: the alignment's edge score where the pose is aligned (NaN otherwise).
+        stage_ms: milliseconds per stage of this frame (:func:`stage_times`; "read" is
+            added by the frame loop that read it).
     """
 
     index: int
@@ -155,6 +159,21 @@ class FrameResult:
     segment: int = -1
     parity: int = 0
     roll_decided: bool = False
+    edge_score: float = math.nan
+    stage_ms: dict = field(default_factory=dict)
+
+
+def stage_times(passes: list[PassResult], side_ms: float, filter_ms: float, total_ms: float) -> dict:
+    """Milliseconds of a frame per stage: ``network`` (crops and the network, every pass),
+    ``pnp`` (PnP and the choice between hypotheses), ``align`` (silhouette alignment),
+    ``side`` (the side cue), ``filter`` (prediction and smoothing), ``other`` (the rest
+    of ``total_ms``: crops planned, corners projected, bookkeeping)."""
+    net = sum(p.net_ms for p in passes if p.stage != "align")
+    pnp = sum(p.ms - p.net_ms for p in passes if p.stage != "align")
+    align = sum(p.ms for p in passes if p.stage == "align")
+    known = net + pnp + align + side_ms + filter_ms
+    return {"network": net, "pnp": pnp, "align": align, "side": side_ms, "filter": filter_ms,
+            "other": max(total_ms - known, 0.0)}
 
 
 class Tracker:
@@ -256,12 +275,23 @@ class Tracker:
         return rot <= cfg.max_jump_deg and rel <= cfg.max_jump_rel
 
     def step(self, frame: np.ndarray, index: int = 0, time_s: float = 0.0) -> FrameResult:
-        """Process one RGB frame (H, W, 3) -> :class:`FrameResult`."""
+        """Process one RGB frame (H, W, 3) -> :class:`FrameResult` (with the time of each stage)."""
+        t0 = time.perf_counter()
+        self._side_ms = self._filter_ms = 0.0
+        r = self._step(frame, index, time_s)
+        r.stage_ms = stage_times(r.passes, self._side_ms, self._filter_ms, (time.perf_counter() - t0) * 1e3)
+        if r.passes and r.passes[-1].stage == "align":
+            r.edge_score = r.passes[-1].edge_score
+        return r
+
+    def _step(self, frame: np.ndarray, index: int, time_s: float) -> FrameResult:
         est = self.estimator
         cfg = self.config
         passes: list[PassResult] = []
         status, meas = "lost", None
+        t_f = time.perf_counter()
         T_pred = None if cfg.per_frame else self.predict()
+        self._filter_ms += (time.perf_counter() - t_f) * 1e3
         if T_pred is not None:
             crop = est.zoom_crop(T_pred, cfg.track_size, fill=cfg.fill or None)
             p = est.run_pass(frame, crop, "track", T_init=T_pred)
@@ -301,6 +331,7 @@ class Tracker:
                 self.roll.turn()
                 self.reset()
         self.T_before, self.T_last = self.T_last, T_meas
+        t_f = time.perf_counter()
         if cfg.per_frame or cfg.smooth == 0:
             T_out = T_meas.copy()
         else:
@@ -317,6 +348,7 @@ class Tracker:
                 # An aligned pose is already better than any blend with the motion model;
                 # the filter still learns from it for the next prediction.
                 T_out = T_meas.copy()
+        self._filter_ms += (time.perf_counter() - t_f) * 1e3
         cam = est.camera
         corners = project_points(est.corners_3d, T_out, cam.K, cam.dist)
         if self._corner_ids is not None:
@@ -384,6 +416,8 @@ class Tracker:
         side = self.estimator.side
         if side is None or self.config.per_frame:
             return math.nan, 0.0
+        t0 = time.perf_counter()
         cam = self.estimator.camera
         p = float(side.p_top(frame, T_meas, cam.K, cam.dist))
+        self._side_ms += (time.perf_counter() - t0) * 1e3
         return p, roll_llr(p, T_meas)

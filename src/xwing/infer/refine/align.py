@@ -545,4 +545,4 @@ class AlignRefiner:
         return [PassResult("align", current.crop, best.ok, best.T_cam_obj, current.uv_px, current.conf,
                            current.presence, current.inliers, current.reproj_err_px, current.reproj_err_in_px,
                            current.quality if best.ok else 0.0, reason, (time.perf_counter() - t0) * 1e3,
-                           current.p_top)]
+                           current.p_top, edge_score=best.edge_score)]
