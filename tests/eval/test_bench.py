@@ -76,6 +76,10 @@ def test_model_and_track_parts_write_every_key(tiny_onnx, tmp_path):
     assert "rot_err_ratio" in doc and doc["rot_err_ratio"] is None
     assert doc["machine"]["cpu_model"] and min(doc["machine"]["ort_threads_tried"]) >= 1
     assert doc["track"]["seed"]["cost"]["per_frame"] is True and doc["track"]["ours"]["cost"]["per_frame"] is False
+    assert doc["track"]["refine"] == {"ours": "full", "seed": "none"}  # ours in xwing track's default mode
+    assert doc["track"]["ours"]["cost"]["by_threads"]["1"]["refine"] == "full"
+    assert doc["track"]["ours"]["cost"]["by_threads"]["1"]["stage_ms"]["align"] > 0
+    assert "`--refine full`" in (out / "bench.md").read_text()
     assert doc["track"]["n_frames"] == 8 and doc["track"]["ours"]["cost"]["status_counts"]["lost"] < 8
     assert set(doc["model"]["ours"]["by_size"]) >= {"64", "256"}
     by_threads = doc["model"]["seed"]["by_threads"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xwing.defaults import DEFAULT_MODEL
+from xwing.defaults import DEFAULT_MODEL, DEFAULT_REFINE
 from xwing.errors import XwingError
 from xwing.eval.bench import BenchConfig, run_bench
 from xwing.eval.bench.config import GOAL_ROT_ERR_RATIO, GOAL_SPEEDUP_TRACK, PARTS
@@ -44,6 +44,9 @@ def add_arguments(p) -> None:
     p.add_argument("--track-repeats", type=int, default=3, help="tracking runs per setting (default 3)")
     p.add_argument("--track-modes", default="cost,model",
                    help="cost (oracle paying the networks' cost) and/or model (trained networks), comma-separated")
+    p.add_argument("--track-refine", choices=tuple(REFINE_MODES), default=DEFAULT_REFINE,
+                   help=f"our tracker's mode in the tracking part (default {DEFAULT_REFINE}, xwing track's; the "
+                        "seed recipe always tracks per frame without refinement)")
     p.add_argument("--render-count", type=int, default=20, help="images per renderer speed figure (default 20)")
     p.add_argument("--testset", default="data/test", help="seed-format test set (default data/test, `make testset`)")
     p.add_argument("--test-limit", type=int, default=0, help="evaluate only the first N test images")
@@ -87,7 +90,8 @@ def config_from_args(args) -> BenchConfig:
                        repeats=args.repeats,
                        flight=args.flight, flight_frames=args.flight_frames, flight_seed=args.flight_seed,
                        track_threads=_int_list(args.track_threads, "--track-threads"),
-                       track_repeats=args.track_repeats, track_modes=modes, render_count=args.render_count,
+                       track_repeats=args.track_repeats, track_modes=modes, track_refine=args.track_refine,
+                       render_count=args.render_count,
                        testset=args.testset, test_limit=args.test_limit, test_count=args.test_count,
                        refine=args.refine or "", align_samples=args.align_samples, align_seed=args.align_seed)
 

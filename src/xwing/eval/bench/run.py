@@ -112,7 +112,9 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True, command:
                  "video_read_ms": video_read_ms(flight)}
             t["n_frames"] = open_source(flight).n_frames
             inner = tqdm(desc="track runs", unit="run", leave=False, disable=not progress, dynamic_ncols=True)
+            t["refine"] = {"ours": cfg.track_refine, "seed": "none"}
             for name, per_frame in (("ours", False), ("seed", True)):
+                refine = t["refine"][name]
                 path = speed_files.get(name)
                 if not path:
                     continue
@@ -121,11 +123,12 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True, command:
                 if "cost" in cfg.track_modes:
                     t[name]["cost"] = track_speed(flight, oracle_spec(path, size, cfg.oracle_noise_px), per_frame,
                                                   cfg.track_threads, cfg.track_repeats, None, size,
-                                                  on_run=inner.update)
+                                                  on_run=inner.update, refine=refine)
                 trained = recipes[name].trained or (name == "ours" and "shipped" in recipes)
                 if "model" in cfg.track_modes and trained:
                     t[name]["model"] = track_speed(flight, path, per_frame, cfg.track_threads, cfg.track_repeats,
-                                                   None, size if per_frame else 0, on_run=inner.update)
+                                                   None, size if per_frame else 0, on_run=inner.update,
+                                                   refine=refine)
             inner.close()
             doc["track"] = t
             done("track")

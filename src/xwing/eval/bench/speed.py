@@ -106,24 +106,25 @@ def video_read_ms(flight: Path, repeats: int = 2) -> dict:
 
 
 def track_speed(flight: Path, model_spec: str, per_frame: bool, threads_list, repeats: int,
-                max_frames: int | None, input_size: int = 0, on_run=None) -> dict:
+                max_frames: int | None, input_size: int = 0, on_run=None, refine: str = "none") -> dict:
     """fps_end_to_end of :func:`xwing.eval.tracking.run_tracking` at each ORT intra-op thread count
     (median of ``repeats`` after a short warm-up run); the best thread count is reported."""
     by_threads = {}
     best = None
     for th in threads_list:
         run_tracking(flight, model_spec, per_frame=per_frame, input_size=input_size, threads=th or None,
-                     max_frames=10)  # warm-up: page cache, decoder, allocator
+                     max_frames=10, refine=refine)  # warm-up: page cache, decoder, allocator, compiled kernels
         fps, last = [], None
         for _ in range(max(1, repeats)):
             _, m = run_tracking(flight, model_spec, per_frame=per_frame, input_size=input_size,
-                                threads=th or None, max_frames=max_frames)
+                                threads=th or None, max_frames=max_frames, refine=refine)
             fps.append(m["fps_end_to_end"])
             last = m
             if on_run is not None:
                 on_run()
         s = spread(fps)
-        entry = {"fps": s, "n_frames": last["n_frames"], "status_counts": last["status_counts"]}
+        entry = {"fps": s, "n_frames": last["n_frames"], "status_counts": last["status_counts"], "refine": refine,
+                 "stage_ms": last.get("stage_ms")}
         for k in ("rot_err_deg_median", "kp_err_px_median", "jitter_deg", "lost_rate"):
             if k in last:
                 entry[k] = last[k]
