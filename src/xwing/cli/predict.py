@@ -64,6 +64,8 @@ def prediction_record(name: str, est, camera, detector_points) -> dict:
         "presence": est.presence,
         "reproj_err_px": est.reproj_err_px if math.isfinite(est.reproj_err_px) else None,
         "quality": est.quality, "n_inliers": est.n_inliers,
+        "confidence": est.confidence if math.isfinite(est.confidence) else None,
+        "roll_ambiguous": est.roll_ambiguous, "p_top": est.p_top if math.isfinite(est.p_top) else None,
         "passes": [p.stage for p in est.passes],
     }
 

@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from xwing.errors import DamagedFileError, warn
+from xwing.eval.calibration import confidence_summary
 from xwing.eval.records import ImageRecord, make_record
 from xwing.eval.summary import background_clutter, stage_stats, summarize_subsets
 from xwing.geometry.metrics import keypoint_errors_px
@@ -55,6 +56,7 @@ def evaluate(estimator, dataset, progress: bool = False, limit: int | None = Non
                           est.uv_px, estimator.points_3d, ms)
         rec.clutter = background_clutter(sample.image, sample.T_cam_obj, cam, mesh)
         rec.index, rec.score = sample.index, est.quality
+        rec.confidence, rec.roll_ambiguous = est.confidence, est.roll_ambiguous
         last_ok_err = np.full(8, np.inf)
         for p in est.passes:
             # A rejected zoom/alignment keeps the earlier pose, so a stage is scored on the last accepted one.
@@ -68,6 +70,7 @@ def evaluate(estimator, dataset, progress: bool = False, limit: int | None = Non
     metrics = summarize_subsets(records, cam, mesh)
     metrics["refine"] = estimator.config.refine
     metrics["stages"] = stage_stats(records)
+    metrics["confidence"] = confidence_summary(records)
     metrics["n_unreadable"] = len(unreadable)
     metrics["unreadable_files"] = unreadable
     return metrics, records

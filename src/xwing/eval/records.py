@@ -43,6 +43,7 @@ class ImageRecord:
         stages: stage name -> (8,) corner errors of that pass's pose (for per-stage stats).
         clutter: :func:`xwing.eval.summary.background_clutter` of the image (NaN: not measured).
         index: the image's N (``N.jpg``), -1 where not known; score: the estimate's quality.
+        confidence, roll_ambiguous: the estimate's (:mod:`xwing.infer.confidence`).
     """
 
     T_gt: np.ndarray
@@ -58,6 +59,8 @@ class ImageRecord:
     clutter: float = math.nan
     index: int = -1
     score: float = math.nan
+    confidence: float = math.nan
+    roll_ambiguous: bool = False
 
     @property
     def distance(self) -> float:

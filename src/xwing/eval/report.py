@@ -50,6 +50,18 @@ def write_report(out_dir: Path, metrics: dict, title: str, notes: list[str] = ()
             lines.append(f"| {name} | {cell(s)} | {format_cell(s['ms_per_image'])} | "
                          + " | ".join(f"{cell(s[g])} (n={s[g]['n_images']})" for g in groups) + " |")
         lines.append("")
+    c = metrics.get("confidence")
+    if c:
+        lines += ["## Confidence", "",
+                  f"Over {c['n']} images with a pose: correct (rotation < 5 deg, corner median < 2 px) "
+                  f"{format_cell(c['share_correct'])}, mean confidence {format_cell(c['mean_confidence'])}, "
+                  f"expected calibration error {format_cell(c['ece'])}, AUROC {format_cell(c['auroc'])}, "
+                  f"roll ambiguous {format_cell(c['roll_ambiguous_share'])}.", "",
+                  "| confidence | images | mean confidence | share correct |", "|---|---|---|---|"]
+        for b in c["reliability"]:
+            lines.append(f"| {b['lo']:.1f}-{b['hi']:.1f} | {b['n']} | {format_cell(b['mean_confidence'])} | "
+                         f"{format_cell(b['share_correct'])} |")
+        lines.append("")
     for note in notes:
         lines.append(f"- {note}")
     atomic_write_text(out_dir / "report.md", "\n".join(lines) + "\n")

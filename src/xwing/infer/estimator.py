@@ -49,6 +49,7 @@ from xwing.geometry.camera import Camera, seed_camera
 from xwing.geometry.crop import CropMap, crop_around, crop_for_points, letterbox
 from xwing.geometry.pnp import angle_between_deg, planar_alternatives, reprojection_errors, solve_pnp
 from xwing.geometry.projection import project_points
+from xwing.infer.confidence import ConfidenceModel, confidence_features, confidence_file_for, roll_ambiguous
 from xwing.infer.refine import REFINE_MODES
 from xwing.infer.result import PassResult, PoseEstimate
 from xwing.infer.side import SideClassifier, side_file_for
@@ -97,6 +98,9 @@ class PipelineConfig(SavedConfig):
         side: the top/bottom classifier that settles the roll (:mod:`xwing.infer.side`):
             "auto" (the ``.side.npz`` file beside the ONNX model, where there is one),
             "none", or a file.
+        confidence: the calibration of ``PoseEstimate.confidence`` (:mod:`xwing.infer.confidence`):
+            "auto" (the ``.confidence.json`` file beside the ONNX model, where there is one),
+            "none" (confidence NaN), or a file.
     """
 
     input_size: int = 0
@@ -113,6 +117,7 @@ class PipelineConfig(SavedConfig):
     mesh: str = ""
     fit_seed_box: bool = False
     side: str = "auto"
+    confidence: str = "auto"
     native_retry: bool = True
     native_max_side: int = 1024
 
@@ -158,6 +163,7 @@ class PoseEstimator:
         self.zoom_size = int(config.zoom_size or self.input_size)
         self._tell_crop = getattr(detector, "set_crop", None)
         self.side = _load_side(config.side, detector)
+        self.confidence = _load_beside(config.confidence, detector, confidence_file_for, ConfidenceModel.load)
         self._base_camera: Camera | None = None  # set by from_model without a camera: follow the images' size
 
     @classmethod
@@ -342,16 +348,26 @@ class PoseEstimator:
         return PassResult(stage, crop, ok, sol.T_cam_obj, uv, conf, presence, sol.inliers, sol.reproj_err_px,
                           rms_in, quality, reason)
 
-    def finish(self, passes: list[PassResult]) -> PoseEstimate:
-        """The estimate from the last accepted pass (or a failure from the first)."""
+    def finish(self, passes: list[PassResult], image: np.ndarray | None = None) -> PoseEstimate:
+        """The estimate from the last accepted pass (or a failure from the first), with its
+        confidence and roll evidence (the side cue at the final pose, where ``image`` is given)."""
         best = next((p for p in reversed(passes) if p.ok), None)
         if best is None:
             p = passes[-1]
             return PoseEstimate(False, np.eye(4), np.full((8, 2), np.nan), p.uv_px, p.conf, p.presence,
                                 p.inliers, math.inf, 0.0, passes[0].reason or p.reason, passes)
         corners = project_points(self.corners_3d, best.T_cam_obj, self.camera.K, self.camera.dist)
+        p_top = math.nan
+        if self.side is not None and image is not None:
+            # At the final (aligned) pose the mid-plane patch is sampled where it belongs.
+            p_top = self.side.p_top(image, best.T_cam_obj, self.camera.K, self.camera.dist)
+        confidence = math.nan
+        if self.confidence is not None:
+            confidence = float(self.confidence(confidence_features(passes, best.T_cam_obj, p_top, self.corners_3d,
+                                                                   self.camera.K)))
         return PoseEstimate(True, best.T_cam_obj, corners, best.uv_px, best.conf, best.presence, best.inliers,
-                            best.reproj_err_px, best.quality, "", passes)
+                            best.reproj_err_px, best.quality, "", passes, confidence=confidence, p_top=p_top,
+                            roll_ambiguous=roll_ambiguous(p_top, best.T_cam_obj))
 
     # --- the whole thing ------------------------------------------------------------------
 
@@ -389,7 +405,7 @@ class PoseEstimator:
             done = refiner.refine(self, image, current)
             passes += done
             current = next((q for q in reversed(done) if q.ok), current)
-        return self.finish(passes)
+        return self.finish(passes, image)
 
 
 DEFAULT_CROP_FILL = 0.5625
@@ -411,12 +427,18 @@ def _training_fill(detector) -> float:
 
 def _load_side(spec: str, detector):
     """``PipelineConfig.side`` -> a :class:`~xwing.infer.side.SideClassifier` or None."""
+    return _load_beside(spec, detector, side_file_for, SideClassifier.load)
+
+
+def _load_beside(spec: str, detector, file_for, load):
+    """A companion file of the model: None for "" or "none"; "auto": ``file_for(model)`` where
+    it exists; else the file ``spec``, loaded with ``load``."""
     if spec in ("", "none"):
         return None
     if spec == "auto":
         model = getattr(detector, "path", None)
         if model is None:
             return None
-        path = side_file_for(model)
-        return SideClassifier.load(path) if path.is_file() else None
-    return SideClassifier.load(Path(spec))
+        path = file_for(model)
+        return load(path) if path.is_file() else None
+    return load(Path(spec))

@@ -60,6 +60,11 @@ class PoseEstimate:
         quality: see the module doc; 0 when not ok.
         reason: why not ok.
         passes: every pass, first to last (the last accepted one gave the pose).
+        confidence: calibrated probability that the pose is correct (rotation < 5 deg,
+            corner median < 2 px; :mod:`xwing.infer.confidence`); NaN without a calibration
+            or a pose.
+        p_top: the side cue at the final pose (NaN: none).
+        roll_ambiguous: the top/bottom evidence at the pose is weak (True without a pose).
     """
 
     ok: bool
@@ -73,6 +78,9 @@ class PoseEstimate:
     quality: float
     reason: str = ""
     passes: list[PassResult] = field(default_factory=list)
+    confidence: float = math.nan
+    p_top: float = math.nan
+    roll_ambiguous: bool = True
 
     @property
     def n_inliers(self) -> int:

@@ -6,8 +6,10 @@ one frame entry per tracked frame: ``index``, ``time_s``, ``status``,
 lost), ``keypoints`` (the 8 box corners as [u, v, confidence]) and
 ``reproj_err_px`` (None when not finite), and the evidence: ``quality``,
 ``p_top`` (the side cue; None where not asked), ``edge_score`` (the
-alignment's, None where not aligned), ``segment`` (the track segment,
--1 outside any), ``roll_decided`` (:mod:`xwing.track.segments`) and ``unreadable``.
+alignment's, None where not aligned), ``confidence`` (None without a calibration),
+``segment`` (the track segment,
+-1 outside any), ``roll_decided`` (:mod:`xwing.track.segments`), ``roll_ambiguous``
+(its negation, None when lost) and ``unreadable``.
 ``poses.csv`` holds the same frames flat, one row each, with empty cells where a
 frame is lost.
 """
@@ -41,8 +43,10 @@ def frame_record(r, camera) -> dict:
             "keypoints": kp,
             "reproj_err_px": None if not math.isfinite(r.reproj_err_px) else float(r.reproj_err_px),
             "quality": float(r.quality), "p_top": None if not math.isfinite(r.p_top) else float(r.p_top),
-            "segment": int(r.segment), "roll_decided": bool(r.roll_decided), "unreadable": bool(r.unreadable),
-            "edge_score": None if not math.isfinite(r.edge_score) else float(r.edge_score)}
+            "segment": int(r.segment), "roll_decided": bool(r.roll_decided),
+            "roll_ambiguous": None if lost else not r.roll_decided, "unreadable": bool(r.unreadable),
+            "edge_score": None if not math.isfinite(r.edge_score) else float(r.edge_score),
+            "confidence": None if not math.isfinite(r.confidence) else float(r.confidence)}
 
 
 def poses_document(results, camera, model: str, source: str) -> dict:

@@ -41,6 +41,7 @@ from xwing.defaults import DEFAULT_MODEL, DEFAULT_THREADS
 from xwing.errors import XwingError
 from xwing.geometry.pose import invert_T, rotation_angle_deg
 from xwing.geometry.projection import project_points
+from xwing.infer.confidence import confidence_features
 from xwing.infer.estimator import PipelineConfig, PoseEstimator
 from xwing.infer.refine import REFINE_MODES
 from xwing.infer.result import PassResult, PoseEstimate
@@ -137,6 +138,9 @@ class FrameResult:
             (causal: by this frame; after :func:`~xwing.track.segments.decide_rolls`:
             over the whole segment).
         edge_score: the alignment's edge score where the pose is aligned (NaN otherwise).
+        confidence: the estimator's calibrated confidence in the frame's measurement
+            (:mod:`xwing.infer.confidence`; NaN without a calibration or a pose). Its roll
+            is the track's: ``roll_decided`` says whether that is settled.
         stage_ms: milliseconds per stage of this frame (:func:`stage_times`; "read" is
             added by the frame loop that read it).
     """
@@ -160,6 +164,7 @@ class FrameResult:
     parity: int = 0
     roll_decided: bool = False
     edge_score: float = math.nan
+    confidence: float = math.nan
     stage_ms: dict = field(default_factory=dict)
 
 
@@ -358,9 +363,13 @@ class Tracker:
         seg = -1 if cfg.per_frame else self.roll.segment
         if seg >= 0:
             self._seg_last = (T_out, index)
+        confidence = math.nan
+        if est.confidence is not None:
+            confidence = float(est.confidence(confidence_features(passes, T_meas, p_top, est.corners_3d, cam.K)))
         return FrameResult(index, time_s, status, T_out, T_meas, corners, corner_conf, meas.reproj_err_px,
                            meas.quality, passes, meas.uv_px, turned, p_top=p_top, roll_llr=llr, segment=seg,
-                           parity=self.roll.parity, roll_decided=seg >= 0 and self.roll.decided)
+                           parity=self.roll.parity, roll_decided=seg >= 0 and self.roll.decided,
+                           confidence=confidence)
 
     def unreadable(self, index: int = 0, time_s: float = 0.0) -> FrameResult:
         """A frame that could not be read: "lost"; the track restarts after it, since the
