@@ -99,12 +99,9 @@ def track_frames(source, tracker, oracle=None, max_frames=None, on_frame=None, p
             index, time_s, frame = item
             if max_frames is not None and index >= max_frames:
                 break
-            if frame is None:
-                results.append(tracker.unreadable(index, time_s))
-            else:
-                if oracle is not None:
-                    oracle.set_truth(source.truth.get(index), cam)
-                results.append(tracker.step(frame, index, time_s))
+            if oracle is not None and frame is not None:
+                oracle.set_truth(source.truth.get(index), cam)
+            results.append(tracker.step(frame, index, time_s))
             results[-1].stage_ms["read"] = read_ms
             if on_frame is not None or progress:
                 t1 = time.perf_counter()

@@ -36,6 +36,11 @@ from xwing.geometry.projection import project_points
 from xwing.model.symmetry import ROLL180_PERM, rolled
 
 
+def reference_llr(llr: float, parity: int) -> float:
+    """Evidence for a segment's reference hypothesis from evidence ``llr`` for a pose of ``parity``."""
+    return llr if parity == 0 else -llr
+
+
 @dataclass
 class RollEvidence:
     """The causal roll state of the tracker's current segment.
@@ -59,12 +64,12 @@ class RollEvidence:
 
     def add(self, llr: float) -> None:
         """Add the evidence ``llr`` for the pose the track shows now."""
-        self.total += llr if self.parity == 0 else -llr
+        self.total += reference_llr(llr, self.parity)
 
     @property
     def current(self) -> float:
         """Summed evidence for the hypothesis the track shows now."""
-        return self.total if self.parity == 0 else -self.total
+        return reference_llr(self.total, self.parity)
 
     @property
     def decided(self) -> bool:
@@ -82,7 +87,7 @@ def segment_totals(results) -> dict[int, float]:
     totals: dict[int, float] = {}
     for r in results:
         if r.segment >= 0:
-            totals[r.segment] = totals.get(r.segment, 0.0) + (r.roll_llr if r.parity == 0 else -r.roll_llr)
+            totals[r.segment] = totals.get(r.segment, 0.0) + reference_llr(r.roll_llr, r.parity)
     return totals
 
 

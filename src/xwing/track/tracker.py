@@ -193,7 +193,6 @@ class Tracker:
     def __init__(self, estimator: PoseEstimator, config: TrackerConfig = TrackerConfig(), fps: float = 30.0):
         self.estimator = estimator
         self.config = config
-        self.fps = float(fps)
         self.dt = 1.0 / float(fps)
         self.results: list[FrameResult] = []  # what track() has yielded, for finish()
         self.filter = FILTERS[config.filter](config.min_cutoff_hz / config.smooth if config.smooth > 0 else math.inf,
@@ -229,11 +228,9 @@ class Tracker:
         start = len(self.results)
         for k, frame in enumerate(frames):
             i = start + k
-            if frame is None:
-                r = self.unreadable(i, i * self.dt)
-            else:
+            if frame is not None:
                 self.estimator.fit_camera(frame.shape[1], frame.shape[0])
-                r = self.step(frame, i, i * self.dt)
+            r = self.step(frame, i, i * self.dt)
             self.results.append(r)
             yield r
 
@@ -279,8 +276,16 @@ class Tracker:
         rel = np.linalg.norm(T_meas[:3, 3] - T_pred[:3, 3]) / max(np.linalg.norm(T_pred[:3, 3]), 1e-6)
         return rot <= cfg.max_jump_deg and rel <= cfg.max_jump_rel
 
-    def step(self, frame: np.ndarray, index: int = 0, time_s: float = 0.0) -> FrameResult:
-        """Process one RGB frame (H, W, 3) -> :class:`FrameResult` (with the time of each stage)."""
+    def step(self, frame: np.ndarray | None, index: int = 0, time_s: float = 0.0) -> FrameResult:
+        """Process one RGB frame (H, W, 3) -> :class:`FrameResult` (with the time of each stage).
+
+        ``frame`` None is a frame that could not be read (a damaged image): "lost" and
+        marked ``unreadable``; the track restarts after it, since the motion model's
+        step would be off by the missing frame."""
+        if frame is None:
+            self.reset()
+            return FrameResult(index, time_s, "lost", None, None, np.full((8, 2), np.nan), np.zeros(8), math.inf,
+                               0.0, unreadable=True)
         t0 = time.perf_counter()
         self._side_ms = self._filter_ms = 0.0
         r = self._step(frame, index, time_s)
@@ -370,13 +375,6 @@ class Tracker:
                            meas.quality, passes, meas.uv_px, turned, p_top=p_top, roll_llr=llr, segment=seg,
                            parity=self.roll.parity, roll_decided=seg >= 0 and self.roll.decided,
                            confidence=confidence)
-
-    def unreadable(self, index: int = 0, time_s: float = 0.0) -> FrameResult:
-        """A frame that could not be read: "lost"; the track restarts after it, since the
-        motion model's step would be off by the missing frame."""
-        self.reset()
-        return FrameResult(index, time_s, "lost", None, None, np.full((8, 2), np.nan), np.zeros(8), math.inf, 0.0,
-                           unreadable=True)
 
     def _aligned(self, frame: np.ndarray, meas: PassResult, T_pred: np.ndarray,
                  passes: list[PassResult]) -> PassResult:
