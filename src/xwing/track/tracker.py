@@ -299,6 +299,7 @@ class Tracker:
         cfg = self.config
         passes: list[PassResult] = []
         status, meas = "lost", None
+        known_p_top = math.nan  # the side cue at the detection's pose, where the estimator asked it
         t_f = time.perf_counter()
         T_pred = None if cfg.per_frame else self.predict()
         self._filter_ms += (time.perf_counter() - t_f) * 1e3
@@ -326,13 +327,15 @@ class Tracker:
             if full.ok:
                 status = "detected"
                 meas = next(q for q in reversed(full.passes) if q.ok)
+                known_p_top = full.p_top
                 self.reset()
         if meas is None:
             self.reset()
             return FrameResult(index, time_s, "lost", None, None, np.full((8, 2), np.nan), np.zeros(8),
                                math.inf, 0.0, passes)
         T_meas = self._place_in_segment(status, meas.T_cam_obj, index)
-        p_top, llr = self._side_evidence(frame, T_meas)
+        # Relabelled to the track's roll, the pose is another one: the cue is asked there.
+        p_top, llr = self._side_evidence(frame, T_meas, known_p_top if T_meas is meas.T_cam_obj else math.nan)
         turned = False
         if not cfg.per_frame:
             self.roll.add(llr)
@@ -418,11 +421,15 @@ class Tracker:
         self.roll.start()
         return T_meas
 
-    def _side_evidence(self, frame: np.ndarray, T_meas: np.ndarray) -> tuple[float, float]:
-        """(p_top, roll_llr) at ``T_meas``; (NaN, 0) without a side classifier."""
+    def _side_evidence(self, frame: np.ndarray, T_meas: np.ndarray,
+                       known_p_top: float = math.nan) -> tuple[float, float]:
+        """(p_top, roll_llr) at ``T_meas``; (NaN, 0) without a side classifier. ``known_p_top``:
+        the cue's answer at ``T_meas`` already (a detection's), not asked again."""
         side = self.estimator.side
         if side is None or self.config.per_frame:
             return math.nan, 0.0
+        if math.isfinite(known_p_top):
+            return known_p_top, roll_llr(known_p_top, T_meas)
         t0 = time.perf_counter()
         cam = self.estimator.camera
         p = float(side.p_top(frame, T_meas, cam.K, cam.dist))
