@@ -28,7 +28,7 @@ from xwing.cli.args import (
     load_model,
     pipeline_config,
 )
-from xwing.errors import DamagedFileError, XwingError, warn
+from xwing.errors import XwingError
 from xwing.geometry.camera import model_matrix_from_T_cam_obj, seed_camera
 from xwing.infer.estimator import PoseEstimator
 from xwing.infer.oracle import OracleDetector
@@ -36,7 +36,7 @@ from xwing.io.atomic import atomic_write_json, json_safe
 from xwing.io.bop import BopEstimate, image_ids, prepare_results_path, save_bop_results
 from xwing.io.calibration import load_camera
 from xwing.io.draw import draw_axes, draw_box, draw_keypoints, draw_label
-from xwing.io.images import read_image, write_image
+from xwing.io.images import read_image_or_warn, write_image
 
 
 def add_arguments(parser) -> None:
@@ -85,12 +85,8 @@ def run(args) -> int:
     records, bop = [], []
     estimators = {}
     for k, path in enumerate(args.images):
-        try:
-            image = read_image(path)
-        except DamagedFileError as e:
-            if args.strict:
-                raise
-            warn(f"{e}; counted as unreadable")
+        image = read_image_or_warn(path, args.strict)
+        if image is None:
             records.append({"image": str(path), "ok": False, "reason": "unreadable image", "T_cam_obj": None})
             continue
         h, w = image.shape[:2]

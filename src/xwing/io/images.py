@@ -97,6 +97,18 @@ def read_image(path: str | Path) -> np.ndarray:
     return to_rgb8(img, path)
 
 
+def read_image_or_warn(path: str | Path, strict: bool = False) -> np.ndarray | None:
+    """:func:`read_image` for readers of many images: a damaged file is a warning naming it
+    (once) and None, the image counted as unreadable; ``strict``: raised instead."""
+    try:
+        return read_image(path)
+    except DamagedFileError as e:
+        if strict:
+            raise
+        warn(f"{e}; counted as unreadable", once=f"damaged:{path}")
+        return None
+
+
 def encode_jpeg(image_rgb: np.ndarray, quality: int = 95) -> bytes:
     import cv2
 

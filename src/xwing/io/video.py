@@ -44,7 +44,7 @@ from xwing.geometry.camera import Camera, T_cam_obj_from_model_matrix
 from xwing.io.atomic import AtomicFile
 from xwing.io.calibration import load_camera_info
 from xwing.io.dataset import load_matrix
-from xwing.io.images import read_image, to_rgb8
+from xwing.io.images import read_image, read_image_or_warn, to_rgb8
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_NAME = "video.mp4"
@@ -190,12 +190,8 @@ def _mp4_without_index(path: Path) -> bool:
 
 def _image_frames(files: list[Path], width: int, height: int, strict: bool) -> Iterator[np.ndarray | None]:
     for f in files:
-        try:
-            img = read_image(f)
-        except DamagedFileError as e:
-            if strict:
-                raise
-            warn(f"{e}; the frame is counted as unreadable", once=f"damaged:{f}")
+        img = read_image_or_warn(f, strict)
+        if img is None:
             yield None
             continue
         if img.shape[:2] != (height, width):
