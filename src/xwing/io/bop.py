@@ -48,7 +48,6 @@ Not written: depth images and masks (a colour renderer makes neither), so neithe
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -60,6 +59,7 @@ from xwing.errors import XwingError
 from xwing.geometry.camera import T_CV_GL
 from xwing.geometry.pose import make_T
 from xwing.io.atomic import AtomicFile, atomic_write_json, atomic_write_text
+from xwing.io.calibration import read_json
 from xwing.model.keypoints import model_diameter
 from xwing.model.symmetry import T_ROLL180
 
@@ -196,16 +196,6 @@ def load_bop_results(path: str | Path) -> list[BopEstimate]:
 # --- scene_gt.json, scene_camera.json, camera.json ----------------------------------------------------
 
 
-def _read_json(path: Path):
-    path = Path(path)
-    if not path.is_file():
-        raise XwingError("file not found", path)
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise XwingError("not valid JSON", path) from None
-
-
 def _matrix(value, shape: tuple[int, ...], what: str, path: Path) -> np.ndarray:
     try:
         a = np.asarray(value, dtype=np.float64)
@@ -227,7 +217,7 @@ def load_scene_gt(path: str | Path) -> dict[int, list[dict]]:
     """``scene_gt.json`` -> {im_id: [{"obj_id": int, "cam_R_m2c": (3, 3), "cam_t_m2c": (3,) mm}, ...]}."""
     path = Path(path)
     out = {}
-    for im_id, gts in sorted(_image_keys(_read_json(path), path).items()):
+    for im_id, gts in sorted(_image_keys(read_json(path), path).items()):
         if not isinstance(gts, list):
             raise XwingError(f"image {im_id}: expected a list of annotations", path)
         out[im_id] = []
@@ -268,7 +258,7 @@ def load_scene_camera(path: str | Path) -> dict[int, dict]:
     present "cam_R_w2c": (3, 3), "cam_t_w2c": (3,) mm}}."""
     path = Path(path)
     out = {}
-    for im_id, c in sorted(_image_keys(_read_json(path), path).items()):
+    for im_id, c in sorted(_image_keys(read_json(path), path).items()):
         if not isinstance(c, dict) or "cam_K" not in c:
             raise XwingError(f"image {im_id}: needs cam_K", path)
         entry = {"cam_K": _matrix(c["cam_K"], (3, 3), f"image {im_id} cam_K", path),
@@ -350,7 +340,7 @@ def load_models_info(path: str | Path) -> dict[int, dict]:
     present "symmetries_discrete": [(4, 4), ...] (translation in mm)}}."""
     path = Path(path)
     out = {}
-    for obj_id, info in sorted(_image_keys(_read_json(path), path).items()):
+    for obj_id, info in sorted(_image_keys(read_json(path), path).items()):
         if not isinstance(info, dict) or "diameter" not in info:
             raise XwingError(f"object {obj_id}: needs a diameter", path)
         entry = {}

@@ -59,10 +59,11 @@ def camera_from_camera_info(info: dict, width: int = SEED_SIZE, height: int = SE
 
 def load_camera_info(path: str | Path, width: int = SEED_SIZE, height: int = SEED_SIZE) -> Camera:
     """Read a seed ``camera_info.json``; see :func:`camera_from_camera_info`."""
-    return camera_from_camera_info(_read_json(path), width, height, source=path)
+    return camera_from_camera_info(read_json(path), width, height, source=path)
 
 
-def _read_json(path: str | Path):
+def read_json(path: str | Path):
+    """A JSON file's content; a missing or malformed file is a one-line error naming it."""
     path = Path(path)
     if not path.is_file():
         raise XwingError("file not found", path)
@@ -106,7 +107,7 @@ def _load_any_camera(path: Path, width: int | None, height: int | None) -> Camer
     text = path.read_text(errors="replace")
     suffix = path.suffix.lower()
     if suffix == ".json" or text.lstrip().startswith("{"):
-        data = _read_json(path)
+        data = read_json(path)
         if isinstance(data, dict) and "projection_matrix" in data:
             return camera_from_camera_info(data, width or SEED_SIZE, height or SEED_SIZE, source=path)
         cam = Camera.from_dict(data if isinstance(data, dict) else {}, source=path)

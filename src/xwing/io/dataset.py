@@ -31,7 +31,7 @@ from xwing.geometry.camera import Camera, T_cam_obj_from_model_matrix
 from xwing.geometry.pose import is_rigid
 from xwing.geometry.projection import in_image, project_points
 from xwing.io.atomic import atomic_write_text
-from xwing.io.calibration import _read_json, camera_from_camera_info
+from xwing.io.calibration import camera_from_camera_info, read_json
 from xwing.io.images import read_image, write_image
 from xwing.model.keypoints import SEED_BOX_CORNERS
 
@@ -145,7 +145,7 @@ class SeedDataset:
             raise XwingError(f"missing {CAMERA_INFO}", self.root)
         height, width = self._image_size(self._files[self.indices[0]])
 
-        self.camera = camera_from_camera_info(_read_json(info_path), width, height, source=info_path)
+        self.camera = camera_from_camera_info(read_json(info_path), width, height, source=info_path)
 
     @staticmethod
     def _image_size(path: Path) -> tuple[int, int]:
