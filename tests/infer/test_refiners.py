@@ -63,7 +63,7 @@ def test_align_refiner_in_tracking_starts_short_from_the_prediction_then_falls_b
     cam = seed_camera()
     det = OracleDetector(input_size=128)
     T_meas = make_T(rotvec_to_R([0.3, 0.2, 0.1]), [0.0, 0.0, 2.0])
-    T_pred = make_T(rotvec_to_R([0.31, 0.2, 0.1]), [0.01, 0.0, 2.0])
+    T_pred = make_T(rotvec_to_R([0.31, 0.2, 0.1]), [0.05, 0.0, 2.0])  # several px off
     det.set_truth(T_meas, cam)
     est = PoseEstimator(det, cam, PipelineConfig(refine="full"))
     current = est.run_pass(np.zeros((256, 256, 3), np.uint8), est.zoom_crop(T_meas, 128), "track", T_init=T_meas)
@@ -82,7 +82,13 @@ def test_align_refiner_in_tracking_starts_short_from_the_prediction_then_falls_b
     assert len(calls) == 1 and calls[0][0] is A.CLOSE_START and np.allclose(calls[0][1], T_pred)
     assert done[0].ok and np.allclose(done[0].T_cam_obj, T_pred)
     calls.clear()
-    accept_short = False  # rejected: the full schedule from the measurement, no planar alternative in tracking
+    accept_short = False  # rejected, prediction and measurement agree: nothing more to try
+    T_near = make_T(rotvec_to_R([0.3, 0.2, 0.1]), [0.001, 0.0, 2.0])
+    done = refiner.refine(est, np.zeros((256, 256, 3), np.uint8), current, T_pred=T_near)
+    assert [c[0] is A.CLOSE_START for c in calls] == [True] and not done[0].ok
+    calls.clear()
+    # rejected, the measurement is far from the prediction: the full schedule from the
+    # measurement, no planar alternative in tracking
     refiner.refine(est, np.zeros((256, 256, 3), np.uint8), current, T_pred=T_pred)
     assert [c[0] is A.CLOSE_START for c in calls] == [True, False]
     assert np.allclose(calls[1][1], current.T_cam_obj)
