@@ -8,8 +8,9 @@ regression and writes it beside the model (``NAME.confidence.json``, loaded by
 error and AUROC on a held-out third of the set; check it on another fresh seed
 with ``xwing eval`` (its ``report.md`` has the reliability table).
 
-    .venv/bin/xwing render /tmp/val --count 600 --seed 5150
-    .venv/bin/python scripts/fit_confidence.py /tmp/val --model models/xwing.onnx
+    .venv/bin/xwing render /tmp/val1 --count 800 --seed 5252
+    .venv/bin/xwing render /tmp/val2 --count 800 --seed 5353
+    .venv/bin/python scripts/fit_confidence.py /tmp/val1 /tmp/val2 --model models/xwing.onnx
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def collect(model: str, dataset: str, limit: int | None) -> tuple[np.ndarray, np
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("dataset", help="seed-format validation set (a seed used for nothing else)")
+    ap.add_argument("dataset", nargs="+", help="seed-format validation sets (seeds used for nothing else)")
     ap.add_argument("--model", default="models/xwing.onnx", help="ONNX model (default models/xwing.onnx)")
     ap.add_argument("--limit", type=int, default=None, help="use the first N images")
     ap.add_argument("--out", default=None, help="output file (default: beside the model)")
@@ -58,7 +59,8 @@ def main(argv=None) -> int:
         d = np.load(cache)
         X, y = d["X"], d["y"]
     else:
-        X, y = collect(args.model, args.dataset, args.limit)
+        parts = [collect(args.model, d, args.limit) for d in args.dataset]
+        X, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         if cache is not None:
             np.savez(cache, X=X, y=y)
     k = len(X) * 2 // 3
@@ -66,7 +68,7 @@ def main(argv=None) -> int:
     p = held(X[k:])
     print(f"{len(X)} poses, {y.mean():.3f} correct; fitted on {k}, held-out {len(X) - k}: "
           f"ECE {expected_calibration_error(p, y[k:]):.4f}, AUROC {auroc(p, y[k:]):.4f}")
-    model = ConfidenceModel.fit(X, y, fitted_on=f"{len(X)} poses of {args.dataset} ({y.mean():.3f} correct)")
+    model = ConfidenceModel.fit(X, y, fitted_on=f"{len(X)} poses of {', '.join(args.dataset)} ({y.mean():.3f} correct)")
     out = Path(args.out) if args.out else confidence_file_for(args.model)
     model.save(out)
     p = model(X)

@@ -123,6 +123,19 @@ def test_compiled_unmixing_and_jacobian_match_the_reference():
     np.testing.assert_allclose(J_nb, J_ref, rtol=1e-5, atol=1e-6 * np.abs(J_ref).max())
 
 
+def test_compiled_point_jacobian_is_the_geometry_one():
+    from xwing.geometry.projection import projection_jacobian
+
+    rng = np.random.default_rng(16)
+    K_skew = np.array([[300.0, 2.5, 120.0], [0.0, 310.0, 100.0], [0.0, 0.0, 1.0]])
+    X = np.c_[rng.normal(size=(20, 2)), rng.uniform(0.5, 3.0, 20)]
+    ref = projection_jacobian(X, K_skew)
+    ju, jv = np.empty(6), np.empty(6)
+    for p, J in zip(X, ref):
+        kernels._point_jacobian(p[0], p[1], p[2], K_skew[0, 0], K_skew[0, 1], K_skew[1, 1], ju, jv)
+        np.testing.assert_allclose(np.stack([ju, jv]), J, rtol=1e-12, atol=1e-12)
+
+
 def test_normal_equations_match_numpy():
     rng = np.random.default_rng(15)
     Ms, As, conf = (rng.uniform(0, 1, (20, 30)).astype(np.float32) for _ in range(3))

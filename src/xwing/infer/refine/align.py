@@ -367,6 +367,10 @@ def _patch(image_rgb: np.ndarray, K: np.ndarray, crop: CropMap,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     else:
         patch = crop.warp(image_rgb)
+        (x0, y0), (x1, y1) = crop.crop_to_image(np.array([[0.0, 0.0], [crop.width - 1.0, crop.height - 1.0]]))
+        H, W = image_rgb.shape[:2]
+        if x0 >= 1 and y0 >= 1 and x1 <= W - 2 and y1 <= H - 2:  # the usual case: no pixel beyond the border
+            return patch.astype(np.float32) / 255.0, np.ones((crop.height, crop.width), np.float32)
         inside = crop.warp(np.ones(image_rgb.shape[:2], np.float32))
     return patch.astype(np.float32) / 255.0, (inside > 0.999).astype(np.float32)
 

@@ -25,7 +25,7 @@ import numba as nb
 import numpy as np
 
 from xwing.geometry.pose import transform_points
-from xwing.geometry.projection import project_camera_points, projection_jacobian
+from xwing.geometry.projection import project_camera_points
 from xwing.infer.refine.raster import Raster
 
 _NJIT = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
@@ -213,16 +213,26 @@ def image_alpha(I: np.ndarray, M: np.ndarray, window: int, margin: int = 0) -> t
 
 
 @nb.njit(**_NJIT)
-def _edge_points(M, depth, cx, cy, fx, fy):
-    """Pixels where the coverage changes (np.gradient's differences), their gradient and the
-    3D point seen there (depth: the minimum over a 7 x 7 window, for edge pixels just outside
-    the silhouette) -> ys, xs (N,), gx, gy (N,), X (N, 3)."""
+def _point_jacobian(X, Y, Z, fx, sk, fy, out_u, out_v):
+    """d(u, v)/d(xi) (6,) each of camera point (X, Y, Z): :func:`xwing.geometry.projection.projection_jacobian`
+    for one point, written out for the compiled loop (a test holds the two equal)."""
+    iz = 1.0 / Z
+    a, b, c = fx * iz, sk * iz, -(fx * X + sk * Y) * iz * iz
+    out_u[0], out_u[1], out_u[2] = a, b, c
+    out_u[3], out_u[4], out_u[5] = Y * c - Z * b, Z * a - X * c, X * b - Y * a
+    b, c = fy * iz, -fy * Y * iz * iz
+    out_v[0], out_v[1], out_v[2] = 0.0, b, c
+    out_v[3], out_v[4], out_v[5] = Y * c - Z * b, -X * c, X * b
+
+
+@nb.njit(**_NJIT)
+def _jacobian_kernel(M, depth, fx, sk, fy, cx, cy, J):
+    """d(coverage)/d(xi) into ``J`` (h, w, 6) float32 (zeros on entry): at pixels where the
+    coverage changes (np.gradient's differences), minus the coverage gradient times the
+    image motion of the 3D point seen there (depth: the minimum over a 7 x 7 window, for
+    edge pixels just outside the silhouette)."""
     h, w = M.shape
-    n_max = h * w
-    ys, xs = np.empty(n_max, np.int64), np.empty(n_max, np.int64)
-    gxs, gys = np.empty(n_max), np.empty(n_max)
-    X = np.empty((n_max, 3))
-    n = 0
+    ju, jv = np.empty(6), np.empty(6)
     for y in range(h):
         for x in range(w):
             if w == 1:
@@ -249,23 +259,16 @@ def _edge_points(M, depth, cx, cy, fx, fy):
                     z = min(z, float(depth[yy, xx]))
             if not math.isfinite(z):
                 continue
-            ys[n], xs[n], gxs[n], gys[n] = y, x, gx, gy
-            X[n, 0] = (x - cx) / fx * z
-            X[n, 1] = (y - cy) / fy * z
-            X[n, 2] = z
-            n += 1
-    return ys[:n], xs[:n], gxs[:n], gys[:n], X[:n]
+            _point_jacobian((x - cx) / fx * z, (y - cy) / fy * z, z, fx, sk, fy, ju, jv)
+            for i in range(6):
+                J[y, x, i] = -(gx * ju[i] + gy * jv[i])
 
 
 def pixel_jacobian(M: np.ndarray, depth: np.ndarray, K: np.ndarray) -> np.ndarray:
     """d(coverage)/d(xi) as (H, W, 6) float32 (channels last, for one 6-channel blur):
-    :func:`xwing.infer.refine.align._pixel_jacobian` with the pixel search compiled; the
-    image motion is :func:`xwing.geometry.projection.projection_jacobian`, the one definition."""
-    ys, xs, gx, gy, X = _edge_points(M, depth, float(K[0, 2]), float(K[1, 2]), float(K[0, 0]), float(K[1, 1]))
+    :func:`xwing.infer.refine.align._pixel_jacobian`, compiled."""
     J = np.zeros(M.shape + (6,), np.float32)
-    if len(ys):
-        Juv = projection_jacobian(X, K)  # (N, 2, 6)
-        J[ys, xs] = -(gx[:, None] * Juv[:, 0] + gy[:, None] * Juv[:, 1])
+    _jacobian_kernel(M, depth, float(K[0, 0]), float(K[0, 1]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), J)
     return J
 
 
