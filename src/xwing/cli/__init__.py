@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                    "train the top/bottom classifier that settles the ship's roll (models/xwing.side.npz)"),
     "export": ("xwing.cli.export", "export a checkpoint to ONNX (dynamic batch and size, metadata inside)"),
     "eval": ("xwing.cli.eval", "keypoint and pose accuracy of a model on a labelled dataset (metrics.json, report)"),
+    "yardstick": ("xwing.cli.yardstick",
+                  "the network's keypoint error one way on its validation crops and on the pipeline's zoomed crops"),
     "predict": ("xwing.cli.predict", "pose of the ship in single images: keypoints, pose, overlay PNG"),
     "track": ("xwing.cli.track", "track the ship's 6-DoF pose in a video; overlays and the pewpew laser animation"),
     "demo": ("xwing.cli.demo", "the shipped model on the bundled flight clip -> out/demo/"),
