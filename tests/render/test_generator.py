@@ -48,6 +48,24 @@ def test_pose_sampler_distribution():
     np.testing.assert_allclose(R[0] @ R[0].T, np.eye(3), atol=1e-12)
 
 
+def test_edge_on_oversampling_and_the_default_stream():
+    from xwing.model.symmetry import EDGE_COS, facing_cos
+
+    cam = seed_camera()
+    edge = PoseSampler(cam, PoseSamplerConfig(p_edge_on=0.5), SEED_BOX_CORNERS)
+    plain = PoseSampler(cam, PoseSamplerConfig(), SEED_BOX_CORNERS)
+    share = {name: np.mean([abs(facing_cos(s.sample(np.random.default_rng([1, i])).T_cam_obj)) < EDGE_COS
+                            for i in range(600)]) for name, s in (("edge", edge), ("plain", plain))}
+    assert 0.12 < share["plain"] < 0.28  # uniform rotations: |cos| < 0.2 for about 20 %
+    assert share["edge"] > share["plain"] + 0.25  # half drawn edge-on
+    # p_edge_on = 0 draws nothing extra: the poses of every existing dataset stay the same
+    zero = PoseSampler(cam, PoseSamplerConfig(p_edge_on=0.0), SEED_BOX_CORNERS)
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    assert all(np.array_equal(zero.sample(rng_a).T_cam_obj, plain.sample(rng_b).T_cam_obj) for _ in range(20))
+    with pytest.raises(ValueError, match="p_edge_on"):
+        PoseSamplerConfig(p_edge_on=1.5)
+
+
 def test_random_rotation_is_proper():
     rng = np.random.default_rng(1)
     for _ in range(20):

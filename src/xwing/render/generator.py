@@ -62,6 +62,7 @@ class GeneratorConfig(SavedConfig):
     p_truncated: float = 0.20
     cut_share: float = 0.2
     p_out_of_view: float = 0.05
+    p_edge_on: float = 0.0
     # occluders in front of the ship (off by default and in the test set)
     p_occluder: float = 0.0
     # backgrounds: None = procedural nebulae/star fields; else a directory of images
@@ -92,7 +93,7 @@ class GeneratorConfig(SavedConfig):
     @property
     def pose_config(self) -> PoseSamplerConfig:
         return PoseSamplerConfig(distance=tuple(self.distance), p_truncated=self.p_truncated, cut_share=self.cut_share,
-                                 p_out_of_view=self.p_out_of_view)
+                                 p_out_of_view=self.p_out_of_view, p_edge_on=self.p_edge_on)
 
 
 @dataclass

@@ -28,6 +28,12 @@ The distribution (defaults of :class:`PoseSamplerConfig`), drawn per sample:
    for ``inside``, a far one too compact to be ``truncated`` without being
    cut), they are redrawn, so the categories' distances differ a little
    (median depth ~1.2 for ``inside``, ~1.0 for ``truncated``).
+5. **Edge-on oversampling** (``p_edge_on``, 0 by default and in the test set): that
+   share of samples is drawn edge-on (``|facing_cos| < EDGE_COS``, :mod:`xwing.model.symmetry`:
+   rotations redrawn until edge-on from the image centre, positions kept only where the
+   ship is still edge-on from the camera there), where the uniform
+   rotation gives about 20 %: the hard case for the keypoints' labelling. With 0 no
+   random number is drawn for it, so existing datasets stay the same.
 
 Everything is a function of the ``numpy.random.Generator`` passed in, so a
 per-sample generator seeded from ``(seed, index)`` makes each sample
@@ -44,6 +50,7 @@ from xwing.geometry.camera import Camera
 from xwing.geometry.pose import make_T, random_rotation
 from xwing.geometry.projection import in_image, project_points
 from xwing.model.keypoints import SEED_BOX_CORNERS
+from xwing.model.symmetry import EDGE_COS, facing_cos
 
 CATEGORIES = ("inside", "truncated", "cut", "out")
 
@@ -56,6 +63,7 @@ class PoseSamplerConfig:
     p_truncated: float = 0.20
     cut_share: float = 0.2
     p_out_of_view: float = 0.05
+    p_edge_on: float = 0.0
     max_tries: int = 64
 
     def __post_init__(self):
@@ -64,6 +72,8 @@ class PoseSamplerConfig:
             raise ValueError(f"distance range must satisfy 0 < min <= max, got {self.distance}")
         if not (0 <= self.p_truncated and 0 <= self.p_out_of_view and self.p_truncated + self.p_out_of_view <= 1):
             raise ValueError("p_truncated and p_out_of_view must be >= 0 and sum to <= 1")
+        if not 0 <= self.p_edge_on <= 1:
+            raise ValueError(f"p_edge_on must be in [0, 1], got {self.p_edge_on}")
         if not 0 <= self.cut_share <= 1:
             raise ValueError("cut_share (of the truncated samples, the ship itself cut) must be in [0, 1]")
 
@@ -192,10 +202,16 @@ class PoseSampler:
         centre = K[:2, 2]
         lo, hi = np.log(self.config.distance[0]), np.log(self.config.distance[1])
         T = None
+        edge_on = self.config.p_edge_on > 0 and rng.random() < self.config.p_edge_on
         for _attempt in range(self.config.max_tries):
             R = random_rotation(rng)
             z = float(np.exp(rng.uniform(lo, hi)))
             T0 = self._place(R, z, *centre)
+            for _ in range(64 if edge_on else 0):
+                if abs(facing_cos(T0)) < EDGE_COS:
+                    break
+                R = random_rotation(rng)
+                T0 = self._place(R, z, *centre)
             dc = project_points(self.corners, T0, K) - centre  # (8, 2) offsets from the origin's pixel
             dm = project_points(self._extremes, T0, K) - centre  # (M, 2)
             box_c = np.stack([dc.min(axis=0), dc.max(axis=0)])
@@ -206,7 +222,7 @@ class PoseSampler:
                     break
                 T = self._place(R, z, *p)
                 uv = project_points(self.corners, T, K)
-                if self.classify(uv, T) == cat:
+                if self.classify(uv, T) == cat and (not edge_on or abs(facing_cos(T)) < EDGE_COS):
                     return PoseSample(T, cat, uv)
         # Only for impossible requests (a camera far too small for the ship): the last
         # draw, labelled with what it is.
