@@ -23,9 +23,8 @@ class TrainConfig(SavedConfig):
     val_data: str = ""  # seed-format directory; empty: rendered (seed + 1)
     # network + codec
     arch: str = "fpn"
-    # The fixed-budget winner on the 2-core CPU (models/README.md, 2026-12-03: 43,200 crops in 11 min and
-    # 7.2 image px on zoomed test crops, against 20,000 and 9.2 px for the shipped mobilenetv3_large_100 +
-    # 64); ``--init models/xwing.pt`` keeps the weights' own network.
+    # The fixed-budget winner on the 2-core CPU (models/README.md, "The recipe at a fixed budget"); the
+    # shipped model is mobilenetv3_large_100 + 64, and ``--init models/xwing.pt`` keeps the weights' own network.
     backbone: str = "mobilenetv3_small_100"
     channels: int = 32
     stride: int = 4
