@@ -132,7 +132,7 @@ def zoom_crops(estimator, dataset, limit: int | None = None, progress=None) -> t
 
 def measure(detector, raw_crops: list) -> dict:
     """Run ``detector`` on each crop (from :func:`validation_crops` or :func:`zoom_crops`) ->
-    the figures of the module doc, and per-crop arrays under ``"per_crop"``."""
+    the figures of the module doc (overall, ``by_fill``, ``by_zoom``, ``by_truncated``) and ``make_up``."""
     pts = np.asarray(detector.points_3d, np.float64)
     perm = np.asarray(detector.roll180_perm)
     codec = detector.codec
