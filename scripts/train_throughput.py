@@ -41,17 +41,14 @@ def data_costs(cfg, n_items: int) -> dict:
     import cv2
 
     from xwing.geometry.projection import project_points
-    from xwing.learn.augment import AugmentConfig, augment
+    from xwing.learn.augment import augment
     from xwing.learn.data import RenderedDataset, _fit_to_input
-    from xwing.learn.train import make_parts
+    from xwing.learn.train import augment_config, generator_options, make_parts
 
     cv2.setNumThreads(1)
     pts, codec, _ = make_parts(cfg)
-    gen_opts = {"view": cfg.view, **json.loads(cfg.render_options or "{}")}
-    gen_opts.setdefault("crop_size", cfg.input_size)
-    ds = RenderedDataset(pts, codec, cfg.input_size, cfg.seed, None, gen_opts)
-    aug = AugmentConfig(hflip=cfg.hflip, rot90=cfg.rot90, scale=(cfg.scale_min, cfg.scale_max),
-                        translate=cfg.translate, photometric=cfg.photometric)
+    ds = RenderedDataset(pts, codec, cfg.input_size, cfg.seed, None, generator_options(cfg))
+    aug = augment_config(cfg)
     gen = ds.generator()
     gen.sample(np.random.default_rng(0))  # GL context and mesh upload
     t_render, t_aug, t_enc = [], [], []
@@ -72,20 +69,22 @@ def data_costs(cfg, n_items: int) -> dict:
             "encode_ms": _median_ms(t_enc)}
 
 
+def _training_data(cfg):
+    """The run's on-the-fly training dataset, as ``xwing train`` builds it."""
+    from xwing.learn.data import RenderedDataset
+    from xwing.learn.train import augment_config, generator_options, make_parts
+
+    pts, codec, _ = make_parts(cfg)
+    return RenderedDataset(pts, codec, cfg.input_size, cfg.seed, augment_config(cfg), generator_options(cfg))
+
+
 def _batch(cfg, n: int):
     """One training batch of ``n`` rendered items (collated tensors)."""
     from torch.utils.data import DataLoader
 
-    from xwing.learn.augment import AugmentConfig
-    from xwing.learn.data import RenderedDataset, collate
-    from xwing.learn.train import make_parts
+    from xwing.learn.data import collate
 
-    pts, codec, _ = make_parts(cfg)
-    gen_opts = {"view": cfg.view, **json.loads(cfg.render_options or "{}")}
-    gen_opts.setdefault("crop_size", cfg.input_size)
-    aug = AugmentConfig(hflip=cfg.hflip, scale=(cfg.scale_min, cfg.scale_max), translate=cfg.translate,
-                        photometric=cfg.photometric)
-    ds = RenderedDataset(pts, codec, cfg.input_size, cfg.seed, aug, gen_opts)
+    ds = _training_data(cfg)
     # rendered in a worker, so this process never holds a GL context (as train does)
     return next(iter(DataLoader(ds, batch_size=n, sampler=range(n), num_workers=1, collate_fn=collate)))
 
@@ -99,6 +98,7 @@ def compute_costs(cfg, steps: int, channels_last: bool = False, compile_: bool =
     from xwing.learn.net import build_net
     from xwing.learn.train import make_optimizer, make_parts
 
+    threads_before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -137,8 +137,7 @@ def compute_costs(cfg, steps: int, channels_last: bool = False, compile_: bool =
     out["step_ms"] = _median_ms(total)
     out["crops_per_s"] = round(cfg.batch_size / statistics.median(total), 1)
     out["first_step_s"] = round(t_compile, 2)
-    if threads:
-        torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(threads_before)
     return out
 
 
@@ -171,22 +170,17 @@ def end_to_end(cfg, steps: int, workers: int, reuse: int = 1) -> dict:
     import torch
     from torch.utils.data import DataLoader
 
-    from xwing.learn.augment import AugmentConfig
-    from xwing.learn.data import PositionSampler, RenderedDataset, collate
+    from xwing.learn.data import PositionSampler, collate
     from xwing.learn.losses import compute_loss
     from xwing.learn.net import build_net
     from xwing.learn.train import make_optimizer, make_parts
 
     torch.manual_seed(0)
-    pts, codec, net_cfg = make_parts(cfg)
+    pts, _, net_cfg = make_parts(cfg)
     model = build_net(net_cfg)
     opt, _ = make_optimizer(cfg, model)
     roll_perm = torch.as_tensor(np.asarray(pts.roll180_perm))
-    gen_opts = {"view": cfg.view, **json.loads(cfg.render_options or "{}")}
-    gen_opts.setdefault("crop_size", cfg.input_size)
-    aug = AugmentConfig(hflip=cfg.hflip, scale=(cfg.scale_min, cfg.scale_max), translate=cfg.translate,
-                        photometric=cfg.photometric)
-    ds = RenderedDataset(pts, codec, cfg.input_size, cfg.seed, aug, gen_opts)
+    ds = _training_data(cfg)
     data = _Reused(ds, reuse) if reuse > 1 else ds
     warm = 3
     loader = DataLoader(data, batch_size=cfg.batch_size, sampler=PositionSampler(0, (steps + warm) * cfg.batch_size),

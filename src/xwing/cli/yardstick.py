@@ -19,9 +19,7 @@ from xwing.eval.yardstick import measure, validation_crops, zoom_crops
 from xwing.infer.estimator import PipelineConfig, PoseEstimator
 from xwing.io.atomic import atomic_write_json, json_safe
 from xwing.io.dataset import SeedDataset
-
-#: the training loop's validation seed offset (xwing.learn.train.make_data)
-VAL_SEED_OFFSET = 1_000_003
+from xwing.learn.config import VAL_SEED_OFFSET
 
 
 def add_arguments(parser) -> None:

@@ -71,6 +71,10 @@ class TrainConfig(SavedConfig):
     init: str = ""  # start from a weights.pt / models/xwing.pt
 
 
+#: A rendered validation set uses the run's seed plus this (``xwing.learn.train.make_data``;
+#: ``xwing yardstick`` renders the same crops).
+VAL_SEED_OFFSET = 1_000_003
+
 #: Fields that define the network and its outputs: taken from the weights with ``--init``.
 NET_FIELDS = ("arch", "backbone", "channels", "stride", "margin", "sigma", "seed_targets", "decode_mode", "points",
               "symmetric")

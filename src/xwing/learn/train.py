@@ -47,7 +47,7 @@ from xwing.learn.checkpoint import (
     save_weights,
     training_state,
 )
-from xwing.learn.config import NET_FIELDS, TrainConfig
+from xwing.learn.config import NET_FIELDS, VAL_SEED_OFFSET, TrainConfig
 from xwing.learn.data import FolderDataset, PositionSampler, RenderedDataset, collate
 from xwing.learn.losses import compute_loss
 from xwing.learn.net import NetConfig, build_net
@@ -89,17 +89,27 @@ def make_optimizer(cfg: TrainConfig, model):
     return opt, sched
 
 
+def augment_config(cfg: TrainConfig) -> AugmentConfig:
+    """The run's augmentation."""
+    return AugmentConfig(hflip=cfg.hflip, rot90=cfg.rot90, scale=(cfg.scale_min, cfg.scale_max),
+                         translate=cfg.translate, photometric=cfg.photometric, seed_style=cfg.seed_style_aug)
+
+
+def generator_options(cfg: TrainConfig) -> dict:
+    """The run's keyword arguments of ``GeneratorConfig`` (crops of the network's input size)."""
+    gen_opts = {"view": cfg.view, **json.loads(cfg.render_options or "{}")}
+    if cfg.view == "crop":
+        gen_opts.setdefault("crop_size", cfg.input_size)
+    return gen_opts
+
+
 def make_data(cfg: TrainConfig, pts: PointSet, codec: HeatmapCodec, main_proc: bool):
     """(training dataset, validation items, training camera). Every item depends only on
     (seed, position); folders without ``cfg.val_data`` give up their last ``val_size`` images
     to validation when there are enough of them."""
     from torch.utils.data import DataLoader
 
-    aug = AugmentConfig(hflip=cfg.hflip, rot90=cfg.rot90, scale=(cfg.scale_min, cfg.scale_max),
-                        translate=cfg.translate, photometric=cfg.photometric, seed_style=cfg.seed_style_aug)
-    gen_opts = {"view": cfg.view, **json.loads(cfg.render_options or "{}")}
-    if cfg.view == "crop":
-        gen_opts.setdefault("crop_size", cfg.input_size)
+    aug, gen_opts = augment_config(cfg), generator_options(cfg)
     camera = seed_camera()
     held_out = None
     if cfg.data and not cfg.val_data:
@@ -120,7 +130,7 @@ def make_data(cfg: TrainConfig, pts: PointSet, codec: HeatmapCodec, main_proc: b
                                subset=None if cfg.val_data else held_out)
         val_items = [val_ds[i] for i in range(min(cfg.val_size, len(val_ds)))]
     else:
-        val_ds = RenderedDataset(pts, codec, cfg.input_size, cfg.seed + 1_000_003, None, gen_opts, camera)
+        val_ds = RenderedDataset(pts, codec, cfg.input_size, cfg.seed + VAL_SEED_OFFSET, None, gen_opts, camera)
         val_items = []
         if main_proc:  # rendered in a worker process, so the parent never holds a GL context
             val_items = list(DataLoader(val_ds, batch_size=None, sampler=range(cfg.val_size),
