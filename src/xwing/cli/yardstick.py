@@ -17,7 +17,7 @@ from xwing.cli.args import add_model_argument, add_runtime_arguments, load_model
 from xwing.errors import XwingError
 from xwing.eval.yardstick import measure, validation_crops, zoom_crops
 from xwing.infer.estimator import PipelineConfig, PoseEstimator
-from xwing.io.atomic import atomic_write_json, json_safe
+from xwing.io.atomic import atomic_write_json, atomic_write_text, json_safe
 from xwing.io.dataset import SeedDataset
 from xwing.learn.config import VAL_SEED_OFFSET
 
@@ -63,12 +63,13 @@ def run(args) -> int:
               "zoom_size": estimator.zoom_size,
               "validation": measure(detector, val), "zoom": measure(detector, zoomed)}
     atomic_write_json(out / "yardstick.json", json_safe(result))
-    (out / "yardstick.md").write_text(report(result))
+    atomic_write_text(out / "yardstick.md", report(result))
     v, z = result["validation"], result["zoom"]
-    print(f"network keypoints, crop px (true labelling / roll-free): validation {v['kp_err_crop_px']:.2f} / "
-          f"{v['kp_err_crop_px_rollfree']:.2f}, zoomed {z['kp_err_crop_px']:.2f} / {z['kp_err_crop_px_rollfree']:.2f}; "
-          f"image px: {v['kp_err_image_px']:.2f} / {v['kp_err_image_px_rollfree']:.2f} vs "
-          f"{z['kp_err_image_px']:.2f} / {z['kp_err_image_px_rollfree']:.2f}")
+    print(f"network keypoints, crop px (true labelling / roll-free): validation {_cell(v, 'kp_err_crop_px')} / "
+          f"{_cell(v, 'kp_err_crop_px_rollfree')}, zoomed {_cell(z, 'kp_err_crop_px')} / "
+          f"{_cell(z, 'kp_err_crop_px_rollfree')}; image px: {_cell(v, 'kp_err_image_px')} / "
+          f"{_cell(v, 'kp_err_image_px_rollfree')} vs {_cell(z, 'kp_err_image_px')} / "
+          f"{_cell(z, 'kp_err_image_px_rollfree')}")
     print(f"wrote {out / 'yardstick.json'}, {out / 'yardstick.md'}")
     return 0
 
