@@ -42,14 +42,15 @@ def test_perfect_predictions_give_zero_errors_and_rates_of_one(tmp_path):
     assert m["n_images"] == 12
     assert m["in_image"]["n_images"] + m["truncated"]["n_images"] == 12
     assert m["truncated"]["n_images"] >= 3
-    for sub in (m, m["in_image"], m["truncated"]):
+    assert 0 < m["truncated_in_view"]["n_images"] <= min(m["truncated"]["n_images"], m["in_view"]["n_images"])
+    for sub in (m, m["in_image"], m["truncated"], m["truncated_in_view"]):
         assert set(METRIC_KEYS) <= set(sub)
         assert sub["kp_err_px_median"] < 1e-6 and sub["kp_err_px_mean"] < 1e-6 and sub["kp_nmae"] < 1e-8
         assert sub["rot_err_deg_median"] < 1e-4 and sub["trans_err_rel_median"] < 1e-6
         assert sub["kp_net_err_px_median"] < 1e-6
         for rate in ("success_rate", "pck_1px", "pck_2px", "pck_5px", "add_01d", "adi_01d", "proj_5px"):
             assert sub[rate] == 1.0
-        assert sub["flip_rate"] == 0.0 and sub["speed_score_mean"] < 1e-6
+        assert sub["flip_rate"] == 0.0 and sub["speed_score_mean"] < 1e-6 and sub["correct_share"] == 1.0
         assert sub["ms_per_image"] > 0
     assert m["refine"] == "zoom"
     assert m["stages"]["first"]["kp_err_px_median"] < 1e-6 and "zoom" in m["stages"]
@@ -62,6 +63,7 @@ def test_a_missing_pose_counts_as_infinite_error_and_failure():
     m = summarize(recs, cam)
     assert m["success_rate"] == 0.5 and m["pck_5px"] == 0.5 and m["add_01d"] == 0.5
     assert m["kp_err_px_mean"] == math.inf and m["flip_rate"] == 0.5 and m["speed_score_mean"] == math.inf
+    assert m["correct_share"] == 0.5
     assert json_safe(m)["kp_err_px_mean"] is None  # JSON has no inf
     json.dumps(json_safe(m), allow_nan=False)
 
@@ -71,10 +73,12 @@ def test_flip_and_known_errors():
     T = make_T(np.eye(3), [0, 0, 2.0])
     roll = make_T(np.diag([-1.0, 1.0, -1.0]), [0, 0, 0])
     m = summarize([make_record(T @ roll, T, cam)], cam)
+    assert m["correct_share"] == 0.0
     assert m["flip_rate"] == 1.0 and m["rot_err_deg_median"] == pytest.approx(180.0)
     assert m["add_01d"] == 0.0 and m["adi_01d"] == 1.0  # the roll is (almost) a symmetry: ADI forgives it
     shifted = make_T(np.eye(3), [0.02, 0, 2.0])
     m = summarize([make_record(shifted, T, cam)], cam)
+    assert m["correct_share"] == 0.0  # ~8 px of corner error, though the rotation is exact
     assert m["trans_err_rel_median"] == pytest.approx(0.01)
     expected = 0.02 / 2.0 * cam.K[0, 0]  # a lateral shift moves every corner ~ f dx / z
     assert m["kp_err_px_median"] == pytest.approx(expected, rel=0.05)

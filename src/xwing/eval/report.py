@@ -16,7 +16,7 @@ from xwing.eval.records import ImageRecord
 from xwing.eval.summary import METRIC_KEYS
 from xwing.io.atomic import atomic_write_text
 
-SUBSETS = ("in_image", "truncated", "in_view", "star_field", "cluttered")
+SUBSETS = ("in_image", "truncated", "in_view", "truncated_in_view", "star_field", "cluttered")
 
 
 def format_cell(v) -> str:

@@ -17,6 +17,8 @@ Definitions (all with :mod:`xwing.geometry.metrics`; rates are fractions in [0, 
   diameter, on 500 points sampled evenly on the mesh surface (``xwing.model.mesh``).
   ``proj_5px``: mean 2D projection error of those points below 5 px.
 * ``flip_rate``: share of images with rotation error > 90 deg.
+* ``correct_share``: share of images whose pose is correct as the confidence defines
+  it (rotation < 5 deg and box-corner median < 2 px, :func:`xwing.eval.calibration.is_correct`).
 * ``ms_per_image``: batch 1, inference + decode + PnP (+ refinement), image
   already in memory.
 * An image where no pose is found counts as an infinite error and a failure in
@@ -29,6 +31,7 @@ Subsets: ``in_image`` (all 8 true corners inside the image) and ``truncated``
 (at least one outside); ``in_view`` (at least half the mesh inside the image: the
 images where a pose can be asked for; the others include ships wholly out of
 view, where "no pose" is the right answer but counts as a failure overall);
+``truncated_in_view`` (both: the ships cut by the frame that still show half of themselves);
 ``star_field`` and ``cluttered`` (the background right around the ship, see
 :func:`background_clutter`: below or above ``CLUTTER_THRESHOLD``); each with the
 same keys. ``stages`` holds, per pass (:func:`xwing.infer.refine.stage_order`),
@@ -44,6 +47,7 @@ import math
 import cv2
 import numpy as np
 
+from xwing.eval.calibration import is_correct
 from xwing.eval.records import ImageRecord, model_points, ship_in_view
 from xwing.geometry.metrics import (
     add,
@@ -62,7 +66,7 @@ from xwing.model.object import ObjectModel
 
 METRIC_KEYS = ("n_images", "success_rate", "kp_err_px_median", "kp_err_px_mean", "kp_nmae", "pck_1px", "pck_2px",
                "pck_5px", "rot_err_deg_median", "trans_err_rel_median", "add_01d", "adi_01d", "proj_5px",
-               "speed_score_mean", "flip_rate", "ms_per_image", "kp_net_err_px_median")
+               "speed_score_mean", "flip_rate", "correct_share", "ms_per_image", "kp_net_err_px_median")
 SMALL_SHIP_DISTANCE = 1.8
 #: Mean gradient magnitude (grey levels per pixel) around the ship that splits "star_field"
 #: (dark, nearly flat surroundings: on the test set, plain star fields and the dark parts of
@@ -151,6 +155,7 @@ def summarize(records: list[ImageRecord], camera, mesh: tuple[str, bool] = ("", 
         "proj_5px": float(np.mean(p_ok)),
         "speed_score_mean": float(np.mean(sp)),
         "flip_rate": float(np.mean(np.asarray(rot) > 90.0)),
+        "correct_share": float(np.mean([is_correct(r) for r in records])),
         "ms_per_image": float(np.mean(ms)) if ms else math.nan,
         "kp_net_err_px_median": _median(np.concatenate(net)) if net else math.nan,
     })
@@ -159,12 +164,15 @@ def summarize(records: list[ImageRecord], camera, mesh: tuple[str, bool] = ("", 
 
 def summarize_subsets(records: list[ImageRecord], camera, mesh: tuple[str, bool] = ("", False)) -> dict:
     """``summarize`` over all records, plus ``in_image``, ``truncated``, ``in_view`` (at least
-    half the ship in the image, as for tracking's ``lost_rate``), ``star_field`` and
-    ``cluttered`` sub-dicts."""
+    half the ship in the image, as for tracking's ``lost_rate``), ``truncated_in_view``,
+    ``star_field`` and ``cluttered`` sub-dicts."""
     out = summarize(records, camera, mesh)
+    in_view = [ship_in_view(r.T_gt, camera, mesh=mesh) for r in records]
     out["in_image"] = summarize([r for r in records if r.in_image], camera, mesh)
     out["truncated"] = summarize([r for r in records if not r.in_image], camera, mesh)
-    out["in_view"] = summarize([r for r in records if ship_in_view(r.T_gt, camera, mesh=mesh)], camera, mesh)
+    out["in_view"] = summarize([r for r, v in zip(records, in_view, strict=True) if v], camera, mesh)
+    out["truncated_in_view"] = summarize([r for r, v in zip(records, in_view, strict=True) if v and not r.in_image],
+                                         camera, mesh)
     for name, rs in background_subsets(records).items():
         out[name] = summarize(rs, camera, mesh)
     return out
