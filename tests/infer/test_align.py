@@ -65,10 +65,12 @@ def mesh():
     return xwing_mesh()
 
 
-@pytest.mark.parametrize("case", ["stars", "clutter", "truncated", "far"])
+@pytest.mark.parametrize("case", ["stars", "clutter", "truncated", "far", "far, coarse at full resolution"])
 def test_alignment_recovers_sub_pixel_pose(mesh, case):
     """About 2 px off (``far``: about 6 px, which the coarse stage must bring back and the
-    shift gate must let through) -> well under 0.5 px."""
+    shift gate must let through; by default on a half-resolution crop) -> well under 0.5 px."""
+    config = AlignConfig(coarse_scale=1.0) if case.endswith("full resolution") else AlignConfig()
+    case = case.split(",")[0]
     cam = seed_camera()
     before, after = [], []
     for k in range(3):
@@ -83,7 +85,7 @@ def test_alignment_recovers_sub_pixel_pose(mesh, case):
         err = lambda T_, gt=gt: np.linalg.norm(project_points(SEED_BOX_CORNERS, T_, cam.K) - gt, axis=1).mean()
         xi = np.concatenate([rng.normal(0, 0.0025 * d, 3), rng.normal(0, 0.006, 3)])  # about 2 px
         T0 = se3_exp(3.0 * xi if case == "far" else xi) @ T
-        res = align(img, cam.K, mesh.vertices, mesh.faces, T0)
+        res = align(img, cam.K, mesh.vertices, mesh.faces, T0, config)
         before.append(err(T0))
         after.append(err(res.T_cam_obj))
         assert res.ok

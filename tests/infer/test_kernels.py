@@ -106,6 +106,51 @@ def test_compiled_rasteriser_handles_points_behind_the_camera_and_empty_views():
     assert kernels.rasterize(v, f, far_off, K, W, H, 4).coverage.max() == 0
 
 
+def test_compiled_rasteriser_without_depth_gives_the_same_coverage():
+    rng = np.random.default_rng(17)
+    for _ in range(3):
+        v, f = blob(rng)
+        T = random_pose(rng)
+        full = kernels.rasterize(v, f, T, K, W, H, 4)
+        light = kernels.rasterize(v, f, T, K, W, H, 4, want_depth=False)
+        np.testing.assert_array_equal(light.coverage, full.coverage)
+        assert light.depth is None and light.face is None
+
+
+def test_fine_levels_keep_their_colour_model_while_the_silhouette_stays(monkeypatch):
+    """``colour_refresh_px``: a fine level unmixes again only once its steps have moved the
+    box corners that far; fewer unmixings than steps, and the same fit as unmixing at every step."""
+    from xwing.model.mesh import xwing_mesh
+
+    mesh, cam = xwing_mesh(), seed_camera()
+    rng = np.random.default_rng(18)
+    T = make_T(random_rotation(rng), [0.05, -0.03, 1.2])
+    img = ship_image(mesh, T, cam, rng)
+    T0 = se3_exp(np.concatenate([rng.normal(0, 0.003, 3), rng.normal(0, 0.006, 3)])) @ T
+    calls = []
+    raster_fn, unmix_fn, jacobian_fn = A.BACKENDS["compiled"]
+
+    def counted(I, M, window, margin=0):
+        calls.append(window)
+        return unmix_fn(I, M, window, margin)
+
+    monkeypatch.setitem(A.BACKENDS, "compiled", (raster_fn, counted, jacobian_fn))
+    gt = project_points(SEED_BOX_CORNERS, T, cam.K)
+    fine = A.AlignConfig().window_px
+    n_fine, errs = {}, {}
+    start = np.linalg.norm(project_points(SEED_BOX_CORNERS, T0, cam.K) - gt, axis=1).mean()
+    for per_level in (0.0, 0.5):
+        calls.clear()
+        cfg = A.AlignConfig(coarse_sigmas_px=(), coarse_iterations=(), colour_refresh_px=per_level)
+        res = A.align(img, cam.K, mesh.vertices, mesh.faces, T0, cfg)
+        n_fine[per_level] = sum(w == fine for w in calls)
+        errs[per_level] = np.linalg.norm(project_points(SEED_BOX_CORNERS, res.T_cam_obj, cam.K) - gt, axis=1).mean()
+    assert 1.0 < start < 4.0 and max(errs.values()) < 0.6, (start, errs)
+    steps = sum(A.AlignConfig().iterations)
+    assert n_fine[0.0] >= steps
+    assert n_fine[0.5] < steps
+
+
 def test_compiled_unmixing_and_jacobian_match_the_reference():
     rng = np.random.default_rng(14)
     v, f = blob(rng)

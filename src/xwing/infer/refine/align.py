@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -84,6 +84,10 @@ class AlignConfig(SavedConfig):
             wrong while the pose is off.
         coarse_supersample: rasteriser sub-pixels at the coarse levels (their
             blur hides the coverage's quantisation).
+        coarse_scale: the coarse levels work on a crop of the same image region at this
+            share of ``work_size`` (their blur hides the detail a finer crop would add);
+            ``coarse_sigmas_px``, ``coarse_window_px``, ``coarse_margin_px`` and ``band_px``
+            are given at the fine crop's resolution and scaled with it.
         coarse_prior_weight: ``prior_weight`` at the coarse levels (weaker: the
             start may be 10 px off).
         sigmas_px: blur of model and image coverage per fine level.
@@ -105,6 +109,11 @@ class AlignConfig(SavedConfig):
             about twice the largest start error the basin covers: within it, the
             edge score and quality decide (a bound of the basin's size would reject
             exactly the alignments that came back from far).
+        colour_refresh_px: a fine level keeps the colour model (the image's coverage) it
+            learnt at an earlier step until its steps have moved the box corners more than
+            this (mean, image pixels) from that step's pose; 0: learnt anew at every step.
+            The coarse levels learn it at every step (their steps move the silhouette by
+            pixels, and a stale model would hold it where it was).
         backend: ``"compiled"`` (:mod:`xwing.infer.refine.kernels`) or ``"reference"``
             (the numpy/OpenCV rasteriser, unmixing and Jacobian it is tested against).
     """
@@ -131,16 +140,18 @@ class AlignConfig(SavedConfig):
     min_quality: float = 0.6
     min_edge_score: float = 2.0
     max_shift_px: float = 25.0
+    coarse_scale: float = 0.5
+    colour_refresh_px: float = 0.5
     backend: str = "compiled"
 
 
 #: The shortest schedule for close starts (within about 2 px): no coarse stage, the fine
-#: levels until a step moves the box under 0.03 px (at most 3, 3 and 6 steps), a smaller
+#: levels until a step moves the box under 0.03 px (at most 1, 1 and 3 steps), a smaller
 #: working crop that never shrinks the image, 2 x 2 supersampling. Chosen on renders of
-#: seed 4242; from the tracker's own predictions it leaves part of each frame's error to
-#: the next, so tracking takes :data:`TRACKING` (docs/refinement.md).
+#: seed 4242 (docs/refinement.md); from the tracker's own predictions it leaves part of
+#: each frame's error to the next, so tracking takes :data:`TRACKING`.
 CLOSE_START = AlignConfig(work_size=112, min_zoom=1.0, supersample=2, coarse_sigmas_px=(), coarse_iterations=(),
-                          sigmas_px=(1.5, 0.7, 0.0), iterations=(3, 3, 6), min_step_px=0.03)
+                          sigmas_px=(1.5, 0.7, 0.0), iterations=(1, 1, 3), min_step_px=0.03)
 
 #: The tracker's schedule, from its prediction: the full one with half the steps (coarse
 #: 2 + 2, fine 2 + 2 + 2). Without a coarse stage the colour model, learnt at the current
@@ -292,6 +303,11 @@ def _corner_motion(T: np.ndarray, T_ref: np.ndarray, corners: np.ndarray, K: np.
     return J.reshape(-1, 6), d.reshape(-1)
 
 
+def _mean_motion_px(T_a: np.ndarray, T_b: np.ndarray, corners: np.ndarray, K: np.ndarray) -> float:
+    """Mean image distance (pixels) between the box ``corners`` (8, 3) at poses ``T_a`` and ``T_b``."""
+    return float(np.linalg.norm(project_points(corners, T_a, K) - project_points(corners, T_b, K), axis=1).mean())
+
+
 def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
     import cv2
 
@@ -397,8 +413,10 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
 
     seen: dict = {}  # (pose, crop, stage) -> raster and unmixing, which no blur changes
 
-    def evaluate(T, sigma, I, valid, Kc, coarse):
-        """Model coverage, blurred model and image coverage, confidence and band at ``T``."""
+    def evaluate(T, sigma, I, valid, Kc, coarse, colour=None):
+        """Model coverage, blurred model and image coverage, confidence and band at ``T``, and the
+        unblurred image coverage and confidence (the colour model); ``colour``: that of an earlier
+        pose to reuse instead of unmixing anew."""
         h, w = I.shape[:2]
         ss = config.coarse_supersample if coarse else config.supersample
         # The fine stage's start is scored, then iterated from; the start is scored again
@@ -409,14 +427,18 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
         else:
             with clock("raster"):
                 r = raster(vertices, faces, T, Kc, w, h, ss, want_depth=True)
-            with clock("unmix"):
-                if coarse:
-                    alpha, conf = unmix(I, r.coverage, config.coarse_window_px, config.coarse_margin_px)
-                else:
-                    alpha, conf = unmix(I, r.coverage, config.window_px, config.margin_px)
-            if len(seen) > 8:
-                seen.clear()
-            seen[key] = (r, alpha, conf)
+            if colour is not None:
+                alpha, conf = colour
+            else:
+                with clock("unmix"):
+                    if coarse:
+                        alpha, conf = unmix(I, r.coverage, coarse_window, coarse_margin)
+                    else:
+                        alpha, conf = unmix(I, r.coverage, config.window_px, config.margin_px)
+                if len(seen) > 8:
+                    seen.clear()
+                seen[key] = (r, alpha, conf)
+        colour = (alpha, conf)
         # Crop pixels beyond the image's border (a truncated ship) are no evidence
         # either way: their black is neither ship nor background.
         conf = conf * valid
@@ -424,9 +446,10 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
             Ms, As = _blur(r.coverage, sigma), _blur(alpha, sigma)
         # The band: pixels near the model's or the image's silhouette edge.
         edge = ((r.coverage > 0.01) & (r.coverage < 0.99)) | ((alpha > 0.05) & (alpha < 0.95))
-        grow = int(config.band_px + 2 * sigma)  # one square dilation = that many 3 x 3 ones
+        # one square dilation = that many 3 x 3 ones
+        grow = int((coarse_band if coarse else config.band_px) + 2 * sigma)
         band = cv2.dilate(edge.astype(np.uint8), np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) > 0
-        return r, Ms, As, conf, band
+        return r, Ms, As, conf, band, colour
 
     def robust(res, conf):
         """Huber weights (N,) of residuals ``res`` (N,) times their confidence."""
@@ -435,30 +458,43 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
 
     def data_cost(T, sigma):
         """The fine stage's robust cost at ``T`` (no prior), on the current crop."""
-        _, Ms, As, conf, band = evaluate(T, sigma, I, valid, Kc, False)
+        _, Ms, As, conf, band, _ = evaluate(T, sigma, I, valid, Kc, False)
         res = (Ms - As)[band].astype(np.float64)
         return float(np.sum(robust(res, conf[band]) * res**2))
 
+    # The coarse stage's crop spans the same image region at ``coarse_scale`` of the fine
+    # crop's resolution; its blurs, colour windows, margin and band shrink with it.
+    cs = config.coarse_scale
+    coarse_config = replace(config, work_size=int(round(config.work_size * cs / 8)) * 8, max_zoom=config.max_zoom * cs,
+                            min_zoom=config.min_zoom * cs)
+    coarse_window = max(3, int(round(config.coarse_window_px * cs)) | 1)
+    coarse_margin = max(1, int(round(config.coarse_margin_px * cs))) if config.coarse_margin_px > 0 else 0
+    coarse_band = max(2, int(round(config.band_px * cs)))
     T = T_init.copy()
     history, steps = [], 0
-    crop = working_crop(T, K, corners, config)
-    Kc, (I, valid) = crop.crop_K(K), _patch(image_rgb, K, crop, dist)
-    stages = [(True, config.coarse_sigmas_px, config.coarse_iterations, config.coarse_prior_weight),
+    crop = None
+    stages = [(True, tuple(sg * cs for sg in config.coarse_sigmas_px), config.coarse_iterations,
+               config.coarse_prior_weight),
               (False, config.sigmas_px, config.iterations, config.prior_weight)]
     for coarse, sigmas, iters, prior_weight in stages:
         if not sigmas or not np.all(np.isfinite(T)):
             continue
-        if steps > 0:
-            # Re-centre the crop on the current pose: after a 10 px move the ship
+        if crop is None or steps > 0 or cs != 1.0:
+            # (Re-)centre the crop on the current pose: after a 10 px move the ship
             # would sit off-centre, and partly outside for small ships (zoom 4).
-            crop = working_crop(T, K, corners, config)
+            crop = working_crop(T, K, corners, coarse_config if coarse else config)
             Kc, (I, valid) = crop.crop_K(K), _patch(image_rgb, K, crop, dist)
         if not coarse and steps > 0 and data_cost(T_init, sigmas[0]) < data_cost(T, sigmas[0]):
             T = T_init.copy()
         for sigma, n_iter in zip(sigmas, iters):
             lam = 1e-3
+            level_colour, T_colour = None, T
             for _ in range(n_iter):
-                r, Ms, As, conf, band = evaluate(T, sigma, I, valid, Kc, coarse)
+                if level_colour is not None and _mean_motion_px(T, T_colour, corners, K) > config.colour_refresh_px:
+                    level_colour = None
+                r, Ms, As, conf, band, colour = evaluate(T, sigma, I, valid, Kc, coarse, level_colour)
+                if level_colour is None and config.colour_refresh_px > 0 and not coarse:
+                    level_colour, T_colour = colour, T
                 with clock("jacobian"):
                     J = jacobian(r.coverage, r.depth, Kc)  # (h, w, 6)
                 with clock("blur"):
@@ -476,18 +512,21 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
                         break
                     step = -np.linalg.solve(Hm + lam * np.diag(np.diag(Hm) + 1e-9), g)
                     T_next = se3_exp(step) @ T
-                    moved = (float(np.linalg.norm(project_points(corners, T_next, K) - project_points(corners, T, K),
-                                                  axis=1).mean()) if config.min_step_px > 0 else np.inf)
+                    moved = _mean_motion_px(T_next, T, corners, K) if config.min_step_px > 0 else np.inf
                     T = T_next
                     steps += 1
                 if moved < config.min_step_px:
                     break
 
+    if crop is None:  # no level to run: score the start on the fine crop
+        crop = working_crop(T, K, corners, config)
+        Kc, (I, valid) = crop.crop_K(K), _patch(image_rgb, K, crop, dist)
+
     def quality_of(Tq):
         # Share of band pixels that are explained AND have ship/background contrast:
         # without a ship in the crop, contrast is low everywhere and so is quality.
         # Start and end are scored on the same (final) crop.
-        _, Ms, As, conf, band = evaluate(Tq, 0.0, I, valid, Kc, False)
+        _, Ms, As, conf, band, _ = evaluate(Tq, 0.0, I, valid, Kc, False)
         ok = np.abs(Ms[band] - As[band]) < 0.25
         return float((conf[band] * ok).mean()) if band.any() else 0.0
 

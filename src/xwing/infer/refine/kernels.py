@@ -67,9 +67,10 @@ def _fill_spans(ax, ay, bx, by, cx, cy, width, height, out, k0):
 
 
 @nb.njit(**_NJIT)
-def _raster_kernel(uv, z, faces, width, height, s, near, coverage, face, depth):
+def _raster_kernel(uv, z, faces, width, height, s, near, want_depth, coverage, face, depth):
     """Fill ``coverage`` (H, W) float32, ``face`` (H, W) int32 and ``depth`` (H, W) float32
-    (inf where empty) for the projected mesh ``uv`` (V, 2) pixels, ``z`` (V,) camera depths."""
+    (inf where empty) for the projected mesh ``uv`` (V, 2) pixels, ``z`` (V,) camera depths;
+    without ``want_depth`` only ``coverage`` (the z-buffer costs about as much as the coverage)."""
     Ws, Hs = width * s, height * s
     mask = np.zeros((Hs, Ws), np.uint8)
     x_lo, y_lo, x_hi, y_hi = Ws, Hs, -1, -1
@@ -94,17 +95,21 @@ def _raster_kernel(uv, z, faces, width, height, s, near, coverage, face, depth):
             y_lo, y_hi = min(y_lo, spans[0, 0]), max(y_hi, spans[n - 1, 0])
         for k in range(n):
             ys, xa, xb = spans[k, 0], spans[k, 1], spans[k, 2]
-            mask[ys, xa:xb + 1] = 1
+            for xs in range(xa, xb + 1):  # a loop, not a slice: no view per span
+                mask[ys, xs] = 1
             x_lo, x_hi = min(x_lo, xa), max(x_hi, xb)
-        # face and depth at pixel centres; 1/z is affine on screen
+        if not want_depth:
+            continue
+        # face and depth at pixel centres; 1/z is affine on screen: iz = w0 + a (x - u0) + b (y - v0)
         w0, w1, w2 = 1.0 / z0, 1.0 / z1, 1.0 / z2
+        a = ((v2 - v0) * (w1 - w0) - (v1 - v0) * (w2 - w0)) / area2
+        b = ((u1 - u0) * (w2 - w0) - (u2 - u0) * (w1 - w0)) / area2
         n = _fill_spans(u0, v0, u1, v1, u2, v2, width, height, spans, 0)
         for k in range(n):
             yp, xa, xb = spans[k, 0], spans[k, 1], spans[k, 2]
+            row = w0 + b * (yp - v0) - a * u0
             for xp in range(xa, xb + 1):
-                l1 = ((xp - u0) * (v2 - v0) - (u2 - u0) * (yp - v0)) / area2
-                l2 = ((u1 - u0) * (yp - v0) - (xp - u0) * (v1 - v0)) / area2
-                iz = (1.0 - l1 - l2) * w0 + l1 * w1 + l2 * w2
+                iz = row + a * xp
                 if iz > inv_z[yp, xp]:
                     inv_z[yp, xp] = iz
                     face[yp, xp] = f
@@ -134,8 +139,8 @@ def rasterize(vertices: np.ndarray, faces: np.ndarray, T_cam_obj: np.ndarray, K:
     face = np.full((height, width), -1, np.int32)
     depth = np.full((height, width), np.inf, np.float32)
     _raster_kernel(uv, z, np.ascontiguousarray(faces, np.int64), int(width), int(height), int(supersample),
-                   float(near), coverage, face, depth)
-    return Raster(coverage, face, depth if want_depth else None)
+                   float(near), bool(want_depth), coverage, face, depth)
+    return Raster(coverage, face if want_depth else None, depth if want_depth else None)
 
 
 # --- colour unmixing ------------------------------------------------------------------------

@@ -61,7 +61,8 @@ def _compensate_fill_rule(tri: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class Raster:
     """Attributes:
         coverage: (H, W) float32 in [0, 1], share of each pixel the mesh covers.
-        face: (H, W) int32 index of the face seen at the pixel centre (-1: none).
+        face: (H, W) int32 index of the face seen at the pixel centre (-1: none), or None where
+            the compiled rasteriser was asked for no depth (its z-buffer gives both).
         depth: (H, W) float32 camera-frame z at the pixel centre (inf: none), or None.
     """
 
