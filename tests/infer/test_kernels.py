@@ -80,7 +80,7 @@ def test_compiled_coverage_is_at_least_as_close_to_exact_as_the_reference():
     assert np.mean(err_nb) <= np.mean(err_ref) + 1e-3
 
 
-def test_compiled_face_and_depth_match_the_reference():
+def test_compiled_face_and_depth_match_the_reference_and_no_depth_keeps_the_coverage():
     rng = np.random.default_rng(12)
     for _ in range(4):
         v, f = blob(rng)
@@ -95,6 +95,10 @@ def test_compiled_face_and_depth_match_the_reference():
         d_nb, d_ref = nb.depth[both].astype(np.float64), ref.depth[both].astype(np.float64)
         assert np.mean(np.abs(d_nb - d_ref) < 1e-3 * d_ref) > 0.9
         assert np.isinf(nb.depth[nb.face < 0]).all()
+        # without depth (the scores), the same coverage and no z-buffer
+        light = kernels.rasterize(v, f, T, K, W, H, 4, want_depth=False)
+        np.testing.assert_array_equal(light.coverage, nb.coverage)
+        assert light.depth is None and light.face is None
 
 
 def test_compiled_rasteriser_handles_points_behind_the_camera_and_empty_views():
@@ -104,17 +108,6 @@ def test_compiled_rasteriser_handles_points_behind_the_camera_and_empty_views():
     assert r.coverage.max() == 0 and (r.face < 0).all() and np.isinf(r.depth).all()
     far_off = make_T(np.eye(3), [50.0, 0, 1.0])
     assert kernels.rasterize(v, f, far_off, K, W, H, 4).coverage.max() == 0
-
-
-def test_compiled_rasteriser_without_depth_gives_the_same_coverage():
-    rng = np.random.default_rng(17)
-    for _ in range(3):
-        v, f = blob(rng)
-        T = random_pose(rng)
-        full = kernels.rasterize(v, f, T, K, W, H, 4)
-        light = kernels.rasterize(v, f, T, K, W, H, 4, want_depth=False)
-        np.testing.assert_array_equal(light.coverage, full.coverage)
-        assert light.depth is None and light.face is None
 
 
 def test_fine_levels_keep_their_colour_model_while_the_silhouette_stays(monkeypatch):
