@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -74,6 +74,8 @@ class AlignConfig(SavedConfig):
         min_zoom: nor shrinks it below this (0: no bound); the crop grows beyond
             ``work_size`` instead, so a ship larger than the crop keeps its pixels.
         supersample: rasteriser sub-pixels per pixel along each axis (fine levels).
+        blurred_supersample: the same at fine levels blurred by 0.5 px or more, whose blur
+            hides the coarser coverage's quantisation (0: ``supersample``).
         coarse_sigmas_px: blur per coarse level (the wide basin), coarse to fine.
         coarse_iterations: Gauss-Newton steps per coarse level.
         coarse_window_px: window of the colour means at the coarse levels; wide,
@@ -84,10 +86,6 @@ class AlignConfig(SavedConfig):
             wrong while the pose is off.
         coarse_supersample: rasteriser sub-pixels at the coarse levels (their
             blur hides the coverage's quantisation).
-        coarse_scale: the coarse levels work on a crop of the same image region at this
-            share of ``work_size`` (their blur hides the detail a finer crop would add);
-            ``coarse_sigmas_px``, ``coarse_window_px``, ``coarse_margin_px`` and ``band_px``
-            are given at the fine crop's resolution and scaled with it.
         coarse_prior_weight: ``prior_weight`` at the coarse levels (weaker: the
             start may be 10 px off).
         sigmas_px: blur of model and image coverage per fine level.
@@ -123,6 +121,7 @@ class AlignConfig(SavedConfig):
     max_zoom: float = 4.0
     min_zoom: float = 0.0
     supersample: int = 4
+    blurred_supersample: int = 2
     coarse_sigmas_px: tuple[float, ...] = (6.0, 3.0)
     coarse_iterations: tuple[int, ...] = (4, 4)
     coarse_window_px: int = 31
@@ -140,7 +139,6 @@ class AlignConfig(SavedConfig):
     min_quality: float = 0.6
     min_edge_score: float = 2.0
     max_shift_px: float = 25.0
-    coarse_scale: float = 0.5
     colour_refresh_px: float = 0.5
     backend: str = "compiled"
 
@@ -156,10 +154,8 @@ CLOSE_START = AlignConfig(work_size=112, min_zoom=1.0, supersample=2, coarse_sig
 #: The tracker's schedule, from its prediction: the full one with half the steps (coarse
 #: 2 + 2, fine 2 + 2 + 2). Without a coarse stage the colour model, learnt at the current
 #: silhouette, holds the fit near its start; two coarse steps per level free it. Chosen
-#: on a rendered flight of seed 4243 and the tracker test's rotating ship. Its coarse stage
-#: stays at the fine crop's resolution: at half (the default's ``coarse_scale``) the bundled
-#: clip lost frames 74-82 to rejected alignments and re-detections (jitter 0.7 -> 11.6 deg).
-TRACKING = AlignConfig(coarse_iterations=(2, 2), iterations=(2, 2, 2), coarse_scale=1.0)
+#: on a rendered flight of seed 4243 and the tracker test's rotating ship.
+TRACKING = AlignConfig(coarse_iterations=(2, 2), iterations=(2, 2, 2))
 
 
 @dataclass
@@ -297,17 +293,9 @@ BACKENDS = {
 }
 
 
-def _corner_motion(T: np.ndarray, T_ref: np.ndarray, corners: np.ndarray, K: np.ndarray):
-    """Box corners' pixel offsets from their projection at ``T_ref`` (16,) and
-    their Jacobian (16, 6) with respect to a left perturbation of ``T``."""
-    J = projection_jacobian(transform_points(T, corners), K)  # (8, 2, 6)
-    d = project_points(corners, T, K) - project_points(corners, T_ref, K)  # (8, 2)
-    return J.reshape(-1, 6), d.reshape(-1)
-
-
-def _mean_motion_px(T_a: np.ndarray, T_b: np.ndarray, corners: np.ndarray, K: np.ndarray) -> float:
-    """Mean image distance (pixels) between the box ``corners`` (8, 3) at poses ``T_a`` and ``T_b``."""
-    return float(np.linalg.norm(project_points(corners, T_a, K) - project_points(corners, T_b, K), axis=1).mean())
+def _mean_px(uv_a: np.ndarray, uv_b: np.ndarray) -> float:
+    """Mean distance between corresponding points ``uv_a``, ``uv_b`` (N, 2)."""
+    return float(np.sqrt(((uv_a - uv_b) ** 2).sum(axis=1)).mean())
 
 
 def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
@@ -420,10 +408,13 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
         unblurred image coverage and confidence (the colour model); ``colour``: that of an earlier
         pose to reuse instead of unmixing anew."""
         h, w = I.shape[:2]
-        ss = config.coarse_supersample if coarse else config.supersample
+        if coarse:
+            ss = config.coarse_supersample
+        else:
+            ss = config.supersample if sigma < 0.5 or config.blurred_supersample <= 0 else config.blurred_supersample
         # The fine stage's start is scored, then iterated from; the start is scored again
         # for the quality gate: the same raster and unmixing each time.
-        key = (T.tobytes(), Kc.tobytes(), I.shape, coarse)
+        key = (T.tobytes(), Kc.tobytes(), I.shape, coarse, ss)
         if key in seen:
             r, alpha, conf = seen[key]
         else:
@@ -434,7 +425,7 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
             else:
                 with clock("unmix"):
                     if coarse:
-                        alpha, conf = unmix(I, r.coverage, coarse_window, coarse_margin)
+                        alpha, conf = unmix(I, r.coverage, config.coarse_window_px, config.coarse_margin_px)
                     else:
                         alpha, conf = unmix(I, r.coverage, config.window_px, config.margin_px)
                 if len(seen) > 8:
@@ -449,7 +440,7 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
         # The band: pixels near the model's or the image's silhouette edge.
         edge = ((r.coverage > 0.01) & (r.coverage < 0.99)) | ((alpha > 0.05) & (alpha < 0.95))
         # one square dilation = that many 3 x 3 ones
-        grow = int((coarse_band if coarse else config.band_px) + 2 * sigma)
+        grow = int(config.band_px + 2 * sigma)
         band = cv2.dilate(edge.astype(np.uint8), np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) > 0
         return r, Ms, As, conf, band, colour
 
@@ -464,39 +455,34 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
         res = (Ms - As)[band].astype(np.float64)
         return float(np.sum(robust(res, conf[band]) * res**2))
 
-    # The coarse stage's crop spans the same image region at ``coarse_scale`` of the fine
-    # crop's resolution; its blurs, colour windows, margin and band shrink with it.
-    cs = config.coarse_scale
-    coarse_config = replace(config, work_size=int(round(config.work_size * cs / 8)) * 8, max_zoom=config.max_zoom * cs,
-                            min_zoom=config.min_zoom * cs)
-    coarse_window = max(3, int(round(config.coarse_window_px * cs)) | 1)
-    coarse_margin = max(1, int(round(config.coarse_margin_px * cs))) if config.coarse_margin_px > 0 else 0
-    coarse_band = max(2, int(round(config.band_px * cs)))
     T = T_init.copy()
     history, steps = [], 0
-    crop = None
-    stages = [(True, tuple(sg * cs for sg in config.coarse_sigmas_px), config.coarse_iterations,
-               config.coarse_prior_weight),
+    crop = working_crop(T, K, corners, config)
+    Kc, (I, valid) = crop.crop_K(K), _patch(image_rgb, K, crop, dist)
+    stages = [(True, config.coarse_sigmas_px, config.coarse_iterations, config.coarse_prior_weight),
               (False, config.sigmas_px, config.iterations, config.prior_weight)]
     for coarse, sigmas, iters, prior_weight in stages:
         if not sigmas or not np.all(np.isfinite(T)):
             continue
-        if crop is None or steps > 0 or cs != 1.0:
-            # (Re-)centre the crop on the current pose: after a 10 px move the ship
+        if steps > 0:
+            # Re-centre the crop on the current pose: after a 10 px move the ship
             # would sit off-centre, and partly outside for small ships (zoom 4).
-            crop = working_crop(T, K, corners, coarse_config if coarse else config)
+            crop = working_crop(T, K, corners, config)
             Kc, (I, valid) = crop.crop_K(K), _patch(image_rgb, K, crop, dist)
         if not coarse and steps > 0 and data_cost(T_init, sigmas[0]) < data_cost(T, sigmas[0]):
             T = T_init.copy()
+        # Box corners in crop pixels: at the start (the prior's anchor) and at the current pose.
+        uv_init, uv = project_points(corners, T_init, Kc), project_points(corners, T, Kc)
         for sigma, n_iter in zip(sigmas, iters):
             lam = 1e-3
-            level_colour, T_colour = None, T
+            level_colour, uv_colour = None, uv
             for _ in range(n_iter):
-                if level_colour is not None and _mean_motion_px(T, T_colour, corners, K) > config.colour_refresh_px:
+                if (level_colour is not None
+                        and _mean_px(uv, uv_colour) / crop.scale > config.colour_refresh_px):
                     level_colour = None
                 r, Ms, As, conf, band, colour = evaluate(T, sigma, I, valid, Kc, coarse, level_colour)
                 if level_colour is None and config.colour_refresh_px > 0 and not coarse:
-                    level_colour, T_colour = colour, T
+                    level_colour, uv_colour = colour, uv
                 with clock("jacobian"):
                     J = jacobian(r.coverage, r.depth, Kc)  # (h, w, 6)
                 with clock("blur"):
@@ -504,7 +490,8 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
                 with clock("solve"):
                     Hm, g, cost = kernels.normal_equations(Ms, As, J, conf, band, config.huber)
                     # Prior: box-corner motion (crop pixels / zoom = image pixels) from T_init.
-                    Jc, dc = _corner_motion(T, T_init, corners, Kc)
+                    Jc = projection_jacobian(transform_points(T, corners), Kc).reshape(-1, 6)  # (16, 6)
+                    dc = (uv - uv_init).reshape(-1)  # (16,)
                     wp = prior_weight / crop.scale**2
                     Hm += wp * Jc.T @ Jc
                     g += wp * Jc.T @ dc
@@ -514,21 +501,21 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
                         break
                     step = -np.linalg.solve(Hm + lam * np.diag(np.diag(Hm) + 1e-9), g)
                     T_next = se3_exp(step) @ T
-                    moved = _mean_motion_px(T_next, T, corners, K) if config.min_step_px > 0 else np.inf
-                    T = T_next
+                    uv_next = project_points(corners, T_next, Kc)
+                    moved = _mean_px(uv_next, uv) / crop.scale  # image pixels
+                    T, uv = T_next, uv_next
                     steps += 1
                 if moved < config.min_step_px:
                     break
 
-    if crop is None:  # no level to run: score the start on the fine crop
-        crop = working_crop(T, K, corners, config)
-        Kc, (I, valid) = crop.crop_K(K), _patch(image_rgb, K, crop, dist)
-
     def quality_of(Tq):
         # Share of band pixels that are explained AND have ship/background contrast:
         # without a ship in the crop, contrast is low everywhere and so is quality.
-        # Start and end are scored on the same (final) crop.
+        # Start and end are scored on the same (final) crop. Band pixels beyond the image's
+        # border are no evidence (see ``evaluate``): a ship cut by the frame is scored on what
+        # is seen of it, not marked down for what is not.
         _, Ms, As, conf, band, _ = evaluate(Tq, 0.0, I, valid, Kc, False)
+        band = band & (valid > 0)
         ok = np.abs(Ms[band] - As[band]) < 0.25
         return float((conf[band] * ok).mean()) if band.any() else 0.0
 
