@@ -9,7 +9,14 @@ from xwing.geometry.metrics import rotation_error_deg
 from xwing.geometry.pose import make_T, rotvec_to_R
 from xwing.infer.estimator import PipelineConfig, PoseEstimator
 from xwing.infer.oracle import OracleDetector
-from xwing.infer.side import SIDE_FORMAT, SideClassifier, sample_patch, side_file_for
+from xwing.infer.side import (
+    GRID_Z,
+    SIDE_FORMAT,
+    SIDE_FORMAT_PROFILE,
+    SideClassifier,
+    sample_patch,
+    side_file_for,
+)
 from xwing.model.symmetry import T_ROLL180, choose_roll, top_faces_camera
 
 
@@ -28,6 +35,11 @@ def test_the_other_roll_samples_the_mirrored_patch():
     assert np.abs(a.astype(int) - b[:, ::-1].astype(int)).max() <= 1  # bilinear rounding only
     # Behind the camera or outside the image: black, not garbage.
     assert not sample_patch(image, _pose([0, 0, 0], (5.0, 0, 1.0)), cam.K).any()
+    # The profile (symmetry plane x = 0) mirrors too (z -> -z): both halves reversed column-wise.
+    a = sample_patch(image, T, cam.K, grid_z=GRID_Z)
+    b = sample_patch(image, T @ T_ROLL180, cam.K, grid_z=GRID_Z)
+    assert a.shape == (36, 12, 6)
+    assert np.abs(a.astype(int) - b[:, ::-1].astype(int)).max() <= 1
 
 
 def test_top_facing_and_choose_roll():
@@ -39,22 +51,26 @@ def test_top_facing_and_choose_roll():
     assert choose_roll(0.95, T_top, T_top) is None  # both show the same side: no evidence
 
 
-def _random_weights(rng):
-    shapes = {"conv1.w": (16, 3, 3, 3), "conv1.b": (16,), "conv2.w": (32, 16, 3, 3), "conv2.b": (32,),
+def _random_weights(rng, profile=False):
+    c = 6 if profile else 3
+    shapes = {"conv1.w": (16, c, 3, 3), "conv1.b": (16,), "conv2.w": (32, 16, 3, 3), "conv2.b": (32,),
               "conv3.w": (32, 32, 3, 3), "conv3.b": (32,), "fc.w": (1, 96), "fc.b": (1,)}
     w = {k: (rng.normal(size=s) * 0.3).astype(np.float32) for k, s in shapes.items()}
-    w.update({"format": np.array(SIDE_FORMAT), "grid_x": np.array([-0.045, 0.045, 12.0]),
-              "grid_y": np.array([-0.11, 0.12, 36.0])})
+    w.update({"format": np.array(SIDE_FORMAT_PROFILE if profile else SIDE_FORMAT),
+              "grid_x": np.array([-0.045, 0.045, 12.0]), "grid_y": np.array([-0.11, 0.12, 36.0])})
+    if profile:
+        w["grid_z"] = np.array(GRID_Z, float)
     return w
 
 
-def test_numpy_forward_equals_the_torch_network(tmp_path):
+@pytest.mark.parametrize("profile", [False, True], ids=["mid-plane", "mid-plane and profile"])
+def test_numpy_forward_equals_the_torch_network(tmp_path, profile):
     torch = pytest.importorskip("torch")
     from xwing.learn.side_train import _torch_net
 
     rng = np.random.default_rng(1)
-    w = _random_weights(rng)
-    net = _torch_net()
+    w = _random_weights(rng, profile)
+    net = _torch_net(6 if profile else 3)
     with torch.no_grad():
         for name, idx in (("conv1", 0), ("conv2", 3), ("conv3", 6), ("fc", 10)):
             net[idx].weight.copy_(torch.from_numpy(w[f"{name}.w"]))
@@ -62,12 +78,18 @@ def test_numpy_forward_equals_the_torch_network(tmp_path):
     path = tmp_path / "s.side.npz"
     np.savez(path, **w)
     clf = SideClassifier.load(path)
-    patches = rng.integers(0, 255, (5, 36, 12, 3)).astype(np.uint8)
+    assert (clf.grid_z is not None) == profile
+    patches = rng.integers(0, 255, (5, 36, 12, 6 if profile else 3)).astype(np.uint8)
     from xwing.infer.side import normalise_patches
 
     with torch.no_grad():
         ref = net(torch.from_numpy(normalise_patches(patches)))[:, 0].numpy()
     assert np.allclose(clf.logits(patches), ref, atol=1e-4)
+    # The other roll's patch (columns reversed) is what p_top samples at T @ T_ROLL180.
+    image = rng.integers(0, 255, (256, 256, 3)).astype(np.uint8)
+    T = _pose([0.3, 0.5, -0.2])
+    p = sample_patch(image, T, seed_camera().K, grid_z=clf.grid_z)
+    assert clf.p_top(image, T, seed_camera().K) == pytest.approx(1 / (1 + np.exp(-clf.logits(p[None])[0])))
 
 
 def test_bad_side_files_are_one_line_errors(tmp_path):

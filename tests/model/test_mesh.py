@@ -105,3 +105,23 @@ def test_load_mesh_missing(tmp_path):
 def test_mesh_rejects_mismatched_parts():
     with pytest.raises(ValueError):
         Mesh(np.zeros((3, 3)), [[0, 1, 2]], parts=[0, 1])
+
+
+def test_ship_variants_keep_the_box_and_the_held_out_one_is_never_drawn():
+    from xwing.model.mesh import HELD_OUT_VARIANT, ShipVariant, sample_ship_variant
+
+    default = xwing_mesh(ShipVariant())
+    np.testing.assert_array_equal(default.vertices, xwing_mesh().vertices)
+    rng = np.random.default_rng(0)
+    variants = [sample_ship_variant(rng) for _ in range(300)]
+    for v in variants[:20] + [HELD_OUT_VARIANT]:
+        m = xwing_mesh(v)
+        np.testing.assert_allclose(m.box, SEED_BOX, atol=1e-6)
+        # the details that tell top from bottom stay on top
+        v = m.vertices[m.faces]  # (F, 3, 3)
+        assert (v[m.parts == CANOPY][..., 2] > 0).all() and (v[m.parts == DROID][..., 2] > 0).all()
+    h = HELD_OUT_VARIANT
+    for v in variants:  # the held-out canopy is further back and longer, its droid further back and smaller
+        assert sum(v.canopy_y) < sum(h.canopy_y) and v.canopy_y[1] - v.canopy_y[0] < h.canopy_y[1] - h.canopy_y[0]
+        assert v.droid_y < h.droid_y and v.droid_r > h.droid_r and v.canopy_height < h.canopy_height
+    assert len({v.canopy_y for v in variants}) == len(variants)

@@ -142,3 +142,31 @@ def test_rendered_dataset_for_dataloaders():
     assert not np.array_equal(ds[1]["image"], item["image"])
     with pytest.raises(IndexError):
         ds[4]
+
+
+def test_looks_paint_where_they_say():
+    import colorsys
+
+    from xwing.model.mesh import HULL
+    from xwing.render.appearance import HELD_OUT_HUES, sample_appearance
+    from xwing.render.generator import GeneratorConfig
+
+    def hull_hue(a):
+        h, s, _ = colorsys.rgb_to_hsv(*a.albedo[HULL])
+        return 360 * h, s
+
+    rng = np.random.default_rng(4)
+    lo, hi = HELD_OUT_HUES
+    wide = [hull_hue(sample_appearance(rng, "wide")) for _ in range(300)]
+    held = [hull_hue(sample_appearance(rng, "held_out")) for _ in range(100)]
+    # a hue is only defined where there is colour
+    assert not any(lo + 1 < h < hi - 1 for h, s in wide if s > 0.05)
+    assert all(lo - 1 <= h <= hi + 1 for h, s in held if s > 0.05)
+    assert np.ptp([h for h, s in wide if s > 0.05]) > 180  # far beyond the X-wing's grey
+    # The default look draws as it always did: the same first hull colour for the same seed.
+    a = sample_appearance(np.random.default_rng(3))
+    np.testing.assert_allclose(a.albedo[HULL], [0.51904517, 0.55534964, 0.54125704], atol=1e-7)
+    with pytest.raises(ValueError, match="look"):
+        sample_appearance(rng, "plaid")
+    with pytest.raises(ValueError, match="look"):
+        GeneratorConfig(look="plaid")

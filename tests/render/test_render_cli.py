@@ -126,6 +126,26 @@ def test_resume_refuses_other_options(tmp_path, capsys):
     assert "different config" in err and err.count("\n") == 1
 
 
+def test_held_out_ship_and_look_and_resuming_a_set_from_before_the_look(tmp_path, capsys):
+    import json
+
+    require_gl()
+    held, plain = tmp_path / "held", tmp_path / "plain"
+    assert render(held, "--held-out-ship", "--look", "held_out", count=3) == 0
+    assert render(plain, count=3) == 0
+    m = json.loads((held / "manifest.json").read_text())
+    assert m["config"]["look"] == "held_out" and m["mesh_source"]["held_out"]
+    assert files(held) != files(plain)  # another ship, another paint
+    # A set rendered before the look existed resumes: its config had the default look then.
+    manifest = json.loads((plain / "manifest.json").read_text())
+    del manifest["config"]["look"]
+    (plain / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert render(plain, count=3) == 0
+    assert render(tmp_path / "bad", "--mesh", str(tmp_path / "x.obj"), "--held-out-ship", count=3) == 2
+    assert "--held-out-ship" in capsys.readouterr().err
+
+
 def test_sequence(tmp_path):
     require_gl()
     import imageio.v2 as iio

@@ -26,6 +26,7 @@ from pathlib import Path
 from xwing.errors import XwingError
 from xwing.geometry.camera import seed_camera
 from xwing.io.calibration import load_camera
+from xwing.render.appearance import LOOKS
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -58,6 +59,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--camera", type=Path, default=None,
                    help="camera file (seed camera_info.json, xwing JSON, OpenCV or ROS YAML); default: the seed's")
     p.add_argument("--mesh", type=Path, default=None, help="OBJ/PLY/GLB/STL model instead of the procedural X-wing")
+    p.add_argument("--held-out-ship", action="store_true",
+                   help="the procedural X-wing's held-out variant (canopy and droid no training variant has)")
+    p.add_argument("--look", choices=LOOKS, default="ship",
+                   help="paint: near the X-wing's (ship, default), far beyond it (wide), or the held-out paint "
+                        "(held_out, with --held-out-ship: a ship no top/bottom training image shows)")
     p.add_argument("--fit-seed-box", action="store_true",
                    help="scale --mesh into the seed's box so the seed's 8 corner labels apply")
     p.add_argument("--backgrounds", type=Path, default=None, help="directory of background images "
@@ -117,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
         list_images(args.backgrounds)  # fail here, not in a worker
     if args.mesh is None and args.fit_seed_box:
         raise XwingError("--fit-seed-box needs --mesh")
+    if args.mesh is not None and args.held_out_ship:
+        raise XwingError("--held-out-ship is a variant of the procedural X-wing: not with --mesh")
     if args.bop is not None and args.shard[1] > 1:
         raise XwingError("--bop writes the whole set: render the shards without it, then run the same command "
                          "once without --shard and with --bop (it renders nothing new)")
@@ -124,9 +132,10 @@ def run(args: argparse.Namespace) -> int:
         from xwing.io.bop import check_split
 
         check_split(args.bop_split)
-    mesh_source = MeshSource(None if args.mesh is None else str(args.mesh), bool(args.fit_seed_box))
+    mesh_source = MeshSource(None if args.mesh is None else str(args.mesh), bool(args.fit_seed_box),
+                             bool(args.held_out_ship))
     config = GeneratorConfig(seed=args.seed, p_truncated=args.truncated, p_out_of_view=args.out_of_view,
-                             p_occluder=args.occluders,
+                             p_occluder=args.occluders, look=args.look,
                              backgrounds=None if args.backgrounds is None else str(args.backgrounds))
     if args.sequence:
         from xwing.render.sequence import render_sequence

@@ -38,8 +38,12 @@ from xwing.geometry.projection import project_points
 #: The sampling grid on the model's mid-plane: (min, max, samples) along x and y (metres).
 GRID_X = (-0.045, 0.045, 12)
 GRID_Y = (-0.11, 0.12, 36)
-#: File format tag inside the weights file.
+#: Heights of the profile grid on the symmetry plane x = 0 (with ``GRID_Y``'s stations): from
+#: below the lower engines to above the droid's dome, as many samples as ``GRID_X``.
+GRID_Z = (-0.036, 0.036, 12)
+#: File format tags: 1, the mid-plane patch; 2, the mid-plane and the profile patch.
 SIDE_FORMAT = "xwing-side-1"
+SIDE_FORMAT_PROFILE = "xwing-side-2"
 
 
 def canonical_grid(grid_x=GRID_X, grid_y=GRID_Y) -> np.ndarray:
@@ -50,31 +54,58 @@ def canonical_grid(grid_x=GRID_X, grid_y=GRID_Y) -> np.ndarray:
     return np.concatenate([g, np.zeros((len(g), 1))], axis=1)
 
 
-def sample_patch(image_rgb: np.ndarray, T_cam_obj: np.ndarray, K: np.ndarray, dist: np.ndarray | None = None,
-                 grid_x=GRID_X, grid_y=GRID_Y) -> np.ndarray:
-    """The image sampled (bilinear) on :func:`canonical_grid` projected with ``T_cam_obj``.
+def profile_grid(grid_z=GRID_Z, grid_y=GRID_Y) -> np.ndarray:
+    """(NY * NZ, 3) model points on the symmetry plane x = 0, row-major (y rows, z columns)."""
+    zs = np.linspace(*grid_z[:2], int(grid_z[2]))
+    ys = np.linspace(*grid_y[:2], int(grid_y[2]))
+    z, y = np.meshgrid(zs, ys, indexing="xy")
+    return np.stack([np.zeros(z.size), y.ravel(), z.ravel()], axis=1)
 
-    Args:
-        image_rgb: (H, W, 3) uint8. T_cam_obj: (4, 4). K: (3, 3); dist: OpenCV distortion.
-    Returns:
-        (NY, NX, 3) uint8; grid points outside the image or behind the camera are black.
-    """
+
+def _sample(image_rgb: np.ndarray, points: np.ndarray, shape: tuple[int, int], T_cam_obj: np.ndarray, K: np.ndarray,
+            dist: np.ndarray | None) -> np.ndarray:
     import cv2
 
-    ny, nx = int(grid_y[2]), int(grid_x[2])
-    uv = project_points(canonical_grid(grid_x, grid_y), T_cam_obj, K, dist)
-    uv = np.nan_to_num(uv, nan=-1e4, posinf=-1e4, neginf=-1e4).astype(np.float32).reshape(ny, nx, 2)
+    uv = project_points(points, T_cam_obj, K, dist)
+    uv = np.nan_to_num(uv, nan=-1e4, posinf=-1e4, neginf=-1e4).astype(np.float32).reshape(*shape, 2)
     return cv2.remap(np.ascontiguousarray(image_rgb), uv[..., 0], uv[..., 1], cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def sample_patch(image_rgb: np.ndarray, T_cam_obj: np.ndarray, K: np.ndarray, dist: np.ndarray | None = None,
+                 grid_x=GRID_X, grid_y=GRID_Y, grid_z=None) -> np.ndarray:
+    """The image sampled (bilinear) on :func:`canonical_grid` projected with ``T_cam_obj``, and
+    with ``grid_z`` also on :func:`profile_grid` (the ship's side profile, which shows the
+    canopy and the droid above the fuselage where the mid-plane is seen edge-on).
+
+    Under the 180-degree roll both grids map onto themselves mirrored (``x -> -x``,
+    ``z -> -z``): the other roll hypothesis samples the same patch with its columns reversed.
+
+    Args:
+        image_rgb: (H, W, 3) uint8. T_cam_obj: (4, 4). K: (3, 3); dist: OpenCV distortion.
+    Returns:
+        (NY, NX, 3) uint8, or (NY, NX, 6) with the profile (needs NZ == NX); grid points outside
+        the image or behind the camera are black.
+    """
+    ny, nx = int(grid_y[2]), int(grid_x[2])
+    mid = _sample(image_rgb, canonical_grid(grid_x, grid_y), (ny, nx), T_cam_obj, K, dist)
+    if grid_z is None:
+        return mid
+    if int(grid_z[2]) != nx:
+        raise ValueError(f"the profile grid needs as many samples as the mid-plane's columns ({nx})")
+    profile = _sample(image_rgb, profile_grid(grid_z, grid_y), (ny, nx), T_cam_obj, K, dist)
+    return np.concatenate([mid, profile], axis=2)
+
+
 def normalise_patches(patches: np.ndarray) -> np.ndarray:
-    """(B, NY, NX, 3) uint8 -> (B, 3, NY, NX) float32, zero mean and unit contrast per patch
-    (lighting and exposure vary; the pattern is what counts)."""
+    """(B, NY, NX, 3k) uint8 -> (B, 3k, NY, NX) float32, zero mean and unit contrast per patch
+    and per 3-channel view (lighting and exposure vary; the pattern is what counts)."""
     x = np.asarray(patches, np.float32) / 255.0
-    m = x.mean(axis=(1, 2, 3), keepdims=True)
-    s = x.std(axis=(1, 2, 3), keepdims=True) + 0.02
-    return ((x - m) / s).transpose(0, 3, 1, 2)
+    B, NY, NX, C = x.shape
+    x = x.reshape(B, NY, NX, C // 3, 3)
+    m = x.mean(axis=(1, 2, 4), keepdims=True)
+    s = x.std(axis=(1, 2, 4), keepdims=True) + 0.02
+    return ((x - m) / s).reshape(B, NY, NX, C).transpose(0, 3, 1, 2)
 
 
 def _conv3x3_relu(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -102,8 +133,9 @@ class SideClassifier:
     (3, 1); linear 96 -> 1.
 
     Args:
-        weights: dict of arrays (``conv1.w`` (16, 3, 3, 3), ``conv1.b``, ..., ``fc.w`` (1, 96),
-            ``fc.b``) and the grid (``grid_x``, ``grid_y``).
+        weights: dict of arrays (``conv1.w`` (16, C, 3, 3), ``conv1.b``, ..., ``fc.w`` (1, 96),
+            ``fc.b``) and the grid (``grid_x``, ``grid_y``; ``grid_z`` for a profile classifier,
+            whose patches have C = 6 channels: mid-plane and profile).
     """
 
     LAYERS = ("conv1", "conv2", "conv3")
@@ -116,6 +148,7 @@ class SideClassifier:
             self.fc = (np.asarray(weights["fc.w"], np.float32), np.asarray(weights["fc.b"], np.float32))
             self.grid_x = tuple(float(v) for v in weights["grid_x"])
             self.grid_y = tuple(float(v) for v in weights["grid_y"])
+            self.grid_z = tuple(float(v) for v in weights["grid_z"]) if "grid_z" in weights else None
         except KeyError as e:
             raise XwingError(f"not a side classifier (missing {e.args[0]})", source or None) from None
 
@@ -129,12 +162,14 @@ class SideClassifier:
                 weights = {k: z[k] for k in z.files}
         except Exception as e:  # noqa: BLE001 - any unreadable file is the user's bad input
             raise XwingError(f"not a readable .npz file ({type(e).__name__})", path) from None
-        if str(weights.get("format", "")) != SIDE_FORMAT:
-            raise XwingError(f"not an xwing side classifier (format tag missing, want {SIDE_FORMAT})", path)
+        if str(weights.get("format", "")) not in (SIDE_FORMAT, SIDE_FORMAT_PROFILE):
+            raise XwingError(f"not an xwing side classifier (format tag missing, want {SIDE_FORMAT} or "
+                             f"{SIDE_FORMAT_PROFILE})", path)
         return cls(weights, str(path))
 
     def logits(self, patches: np.ndarray) -> np.ndarray:
-        """(B, NY, NX, 3) uint8 patches -> (B,) logits (> 0: top faces the camera)."""
+        """(B, NY, NX, C) uint8 patches (:func:`sample_patch` with this classifier's grids) -> (B,)
+        logits (> 0: top faces the camera)."""
         x = normalise_patches(patches)
         for i, (w, b) in enumerate(self.convs):
             x = _conv3x3_relu(x, w, b)
@@ -148,7 +183,7 @@ class SideClassifier:
     def p_top(self, image_rgb: np.ndarray, T_cam_obj: np.ndarray, K: np.ndarray,
               dist: np.ndarray | None = None) -> float:
         """Probability that the top faces the camera, sampling at ``T_cam_obj`` (either roll)."""
-        patch = sample_patch(image_rgb, T_cam_obj, K, dist, self.grid_x, self.grid_y)
+        patch = sample_patch(image_rgb, T_cam_obj, K, dist, self.grid_x, self.grid_y, self.grid_z)
         return float(1.0 / (1.0 + np.exp(-self.logits(patch[None])[0])))
 
 

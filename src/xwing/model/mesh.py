@@ -263,7 +263,53 @@ def _fuselage_profile(y: float) -> tuple[float, float, float]:
     return float(np.interp(y, ys, w)), float(np.interp(y, ys, zb)), float(np.interp(y, ys, zt))
 
 
-def xwing_mesh() -> Mesh:
+@dataclass(frozen=True)
+class ShipVariant:
+    """The details of the ship's top that tell it from its belly, as numbers (model units).
+
+    The defaults are the procedural X-wing itself; :func:`sample_ship_variant` draws others
+    so that a top/bottom cue learns where the canopy and the droid are, not one ship's
+    exact shapes. Every variant keeps the seed's box: the droid's dome apex stays the box's
+    +z face, and nothing else reaches a face.
+
+    Attributes:
+        canopy_y: (front, back) stations of the canopy bubble.
+        canopy_height, canopy_width: its largest height above the fuselage and half-width.
+        droid_y: station of the astromech droid; droid_r: its radius.
+        bay_y: (front, back) stations of the dark droid bay panel; bay_w: its half-width.
+        nose_stripes: the red stripes along the nose's sides.
+    """
+
+    canopy_y: tuple[float, float] = (-0.038, 0.038)
+    canopy_height: float = 0.0085
+    canopy_width: float = 0.0105
+    droid_y: float = 0.082
+    droid_r: float = _DROID_R
+    bay_y: tuple[float, float] = (0.040, 0.118)
+    bay_w: float = 0.017
+    nose_stripes: bool = True
+
+
+def sample_ship_variant(rng: np.random.Generator) -> ShipVariant:
+    """A random :class:`ShipVariant` from the training ranges, which leave out
+    :data:`HELD_OUT_VARIANT`'s canopy and droid (further back, longer, taller, smaller)."""
+    centre, length = rng.uniform(-0.060, 0.0), rng.uniform(0.050, 0.090)
+    droid_y = rng.uniform(0.060, 0.100)
+    bay0 = rng.uniform(centre + length / 2, droid_y - 0.012)
+    return ShipVariant(canopy_y=(centre - length / 2, centre + length / 2),
+                       canopy_height=float(rng.uniform(0.006, 0.0115)), canopy_width=float(rng.uniform(0.008, 0.013)),
+                       droid_y=float(droid_y), droid_r=float(rng.uniform(0.0072, 0.0105)),
+                       bay_y=(float(bay0), float(rng.uniform(droid_y + 0.012, 0.125))),
+                       bay_w=float(rng.uniform(0.010, 0.019)), nose_stripes=bool(rng.random() < 0.5))
+
+
+#: A ship no training variant looks like (canopy and droid outside the training ranges),
+#: for measuring whether a top/bottom cue transfers.
+HELD_OUT_VARIANT = ShipVariant(canopy_y=(-0.040, 0.064), canopy_height=0.0130, canopy_width=0.0140, droid_y=0.110,
+                               droid_r=0.0062, bay_y=(0.066, 0.100), bay_w=0.008, nose_stripes=False)
+
+
+def xwing_mesh(variant: ShipVariant = ShipVariant()) -> Mesh:
     """The procedural X-wing (about 2,600 triangles) whose box is the seed's box.
 
     Fuselage with a blunt nose, cockpit canopy and astromech droid on top (+z),
@@ -271,7 +317,8 @@ def xwing_mesh() -> Mesh:
     lower pair at z < 0), four engines, and four cannons whose tips are the
     seed's laser origins :data:`xwing.model.keypoints.SEED_LASERS` ``[:, 0]``. Red
     markings on the wings and along the nose, dark panels and glowing nozzles
-    give the renderer material ids to vary.
+    give the renderer material ids to vary. ``variant``: the top's details
+    (:class:`ShipVariant`; its defaults are this ship).
     """
     b = _Builder()
 
@@ -281,7 +328,7 @@ def xwing_mesh() -> Mesh:
     _add_tube(b, sections, HULL, cap_part=PANEL, smooth=False)
 
     # Red stripe along each side of the nose (reference/1.jpg), just proud of the hull.
-    for sx in (-1, 1):
+    for sx in (-1, 1) if variant.nose_stripes else ():
         ys_s = np.linspace(-0.160, 0.010, 8)
         top, bot = [], []
         for y in ys_s:
@@ -298,7 +345,7 @@ def xwing_mesh() -> Mesh:
         b.add(v, f, MARKING, flat=True)
 
     # Dark panels on the fuselage top: the droid bay behind the canopy, a nose sensor.
-    for y0, y1, w in ((0.040, 0.118, 0.017), (-0.150, -0.110, 0.005)):
+    for y0, y1, w in ((*variant.bay_y, variant.bay_w), (-0.150, -0.110, 0.005)):
         c = np.empty((8, 3))
         for i in range(8):
             y = y1 if (i >> 1) & 1 else y0
@@ -307,10 +354,10 @@ def xwing_mesh() -> Mesh:
         b.add(v, _orient_outward(v, f, c.mean(axis=0)), PANEL, flat=True)
 
     # Canopy: a low glass bubble on the fuselage top, just ahead of the droid bay.
-    cys = np.linspace(-0.038, 0.038, 9)
+    cys = np.linspace(*variant.canopy_y, 9)
     t = (cys - cys[0]) / (cys[-1] - cys[0])
-    height = 0.0085 * np.sin(np.pi * np.clip(t * 1.05, 0, 1)) ** 0.6 + 0.0015
-    width = 0.0105 * np.sin(np.pi * np.clip(t * 0.9 + 0.1, 0, 1)) ** 0.5 + 0.002
+    height = variant.canopy_height * np.sin(np.pi * np.clip(t * 1.05, 0, 1)) ** 0.6 + 0.0015
+    width = variant.canopy_width * np.sin(np.pi * np.clip(t * 0.9 + 0.1, 0, 1)) ** 0.5 + 0.002
     a = np.linspace(0, np.pi, 9)
     csec = []
     for y, h, w in zip(cys, height, width):
@@ -319,10 +366,10 @@ def xwing_mesh() -> Mesh:
     _add_tube(b, csec, CANOPY, cap_part=CANOPY, smooth=True)
 
     # Astromech droid: body cylinder and a dome whose apex is the box's +z face.
-    dy = 0.082
-    dome_c = _TOP_Z - _DROID_R
-    _add_tube(b, [_ring_z(z, 0.0, dy, _DROID_R) for z in (0.010, dome_c)], DROID, cap_part=DROID)
-    rings = [_ring_z(dome_c + _DROID_R * np.sin(phi), 0.0, dy, _DROID_R * np.cos(phi))
+    dy, dr = variant.droid_y, variant.droid_r
+    dome_c = _TOP_Z - dr
+    _add_tube(b, [_ring_z(z, 0.0, dy, dr) for z in (0.010, dome_c)], DROID, cap_part=DROID)
+    rings = [_ring_z(dome_c + dr * np.sin(phi), 0.0, dy, dr * np.cos(phi))
              for phi in np.linspace(0, np.pi / 2, 6)[:-1]]
     (v, f), _ = _loft(rings, cap_start=False, cap_end=False)
     base, k = len(v) - 16, np.arange(16)

@@ -76,8 +76,34 @@ MARKING_COLORS = np.array([(0.80, 0.26, 0.16), (0.85, 0.45, 0.15), (0.85, 0.75, 
                            (0.55, 0.55, 0.55)])
 
 
-def sample_appearance(rng: np.random.Generator) -> Appearance:
+#: ``look`` names of :func:`sample_appearance`.
+LOOKS = ("ship", "wide", "held_out")
+#: Hull hues (degrees) the "wide" look never paints: the "held_out" look's.
+HELD_OUT_HUES = (90.0, 150.0)
+
+
+def _hsv(h_deg: float, s: float, v: float) -> np.ndarray:
+    """sRGB (3,) of hue ``h_deg``, saturation ``s`` and value ``v``, each in its usual range."""
+    import colorsys
+
+    return np.array(colorsys.hsv_to_rgb((h_deg % 360.0) / 360.0, s, v))
+
+
+def _wide_hue(rng: np.random.Generator) -> float:
+    """A hue outside :data:`HELD_OUT_HUES`."""
+    lo, hi = HELD_OUT_HUES
+    return float((hi + rng.uniform(0, 360.0 - (hi - lo))) % 360.0)
+
+
+def sample_appearance(rng: np.random.Generator, look: str = "ship") -> Appearance:
     """A random appearance: the documented ranges below, each drawn independently.
+
+    ``look="ship"`` (the data engine's default) keeps the colours close to the X-wing's;
+    ``"wide"`` paints far beyond it, for a top/bottom cue that must read shapes, not one
+    ship's paint: hull of any hue but :data:`HELD_OUT_HUES`, saturation 0-0.6, value
+    0.25-0.95; panels darker or lighter than the hull; markings, canopy glass, droid and
+    metal each of a random colour. ``"held_out"`` is ``"wide"`` with the hull's hue
+    inside :data:`HELD_OUT_HUES` (green), a paint no ``"wide"`` image has.
 
     * hull albedo: grey-white 0.5-0.92 with a +-6 % colour cast; panels darker;
       markings one of :data:`MARKING_COLORS` (red most often) with jitter.
@@ -88,17 +114,28 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
     * ambient 0.03-0.25 with a blue tint (space), exposure 0.8-1.25.
     * engine glow on (orange-red to blue-white) in 60 % of images, off otherwise.
     """
-    base = rng.uniform(0.5, 0.92)
-    hull = np.clip(base * (1 + rng.uniform(-0.06, 0.06, 3)), 0, 1)
-    marking = MARKING_COLORS[rng.choice(len(MARKING_COLORS), p=[0.6, 0.1, 0.1, 0.1, 0.1])]
-    marking = np.clip(marking * rng.uniform(0.8, 1.15) + rng.uniform(-0.05, 0.05, 3), 0, 1)
+    if look not in LOOKS:
+        raise ValueError(f"look must be one of {LOOKS}, got {look!r}")
     albedo = Appearance().albedo.copy()
-    albedo[HULL] = hull
-    albedo[PANEL] = hull * rng.uniform(0.3, 0.6)
-    albedo[MARKING] = marking
-    albedo[METAL] = hull * rng.uniform(0.6, 0.85)
-    albedo[DROID] = np.clip(np.array([0.75, 0.78, 0.9]) * rng.uniform(0.8, 1.1), 0, 1)
-    albedo[CANOPY] = rng.uniform(0.1, 0.3) * np.array([0.85, 1.0, 1.3])
+    if look == "ship":
+        base = rng.uniform(0.5, 0.92)
+        hull = np.clip(base * (1 + rng.uniform(-0.06, 0.06, 3)), 0, 1)
+        marking = MARKING_COLORS[rng.choice(len(MARKING_COLORS), p=[0.6, 0.1, 0.1, 0.1, 0.1])]
+        marking = np.clip(marking * rng.uniform(0.8, 1.15) + rng.uniform(-0.05, 0.05, 3), 0, 1)
+        albedo[HULL] = hull
+        albedo[PANEL] = hull * rng.uniform(0.3, 0.6)
+        albedo[MARKING] = marking
+        albedo[METAL] = hull * rng.uniform(0.6, 0.85)
+        albedo[DROID] = np.clip(np.array([0.75, 0.78, 0.9]) * rng.uniform(0.8, 1.1), 0, 1)
+        albedo[CANOPY] = rng.uniform(0.1, 0.3) * np.array([0.85, 1.0, 1.3])
+    else:
+        hue = float(rng.uniform(*HELD_OUT_HUES)) if look == "held_out" else _wide_hue(rng)
+        albedo[HULL] = _hsv(hue, rng.uniform(0.0, 0.6), rng.uniform(0.25, 0.95))
+        albedo[PANEL] = np.clip(albedo[HULL] * rng.uniform(0.3, 1.4), 0, 1)
+        albedo[MARKING] = _hsv(rng.uniform(0, 360), rng.uniform(0.3, 1.0), rng.uniform(0.3, 1.0))
+        albedo[METAL] = _hsv(rng.uniform(0, 360), rng.uniform(0.0, 0.3), rng.uniform(0.3, 0.9))
+        albedo[DROID] = _hsv(rng.uniform(0, 360), rng.uniform(0.0, 0.8), rng.uniform(0.4, 0.95))
+        albedo[CANOPY] = _hsv(rng.uniform(0, 360), rng.uniform(0.0, 0.7), rng.uniform(0.05, 0.6))
     specular = _table({CANOPY: rng.uniform(0.5, 1.0), METAL: rng.uniform(0.3, 0.7)}, rng.uniform(0.05, 0.6))
     shininess = _table({CANOPY: rng.uniform(40, 120)}, rng.uniform(6, 60))
     glow = np.zeros(3) if rng.random() < 0.4 else rng.choice(
@@ -122,4 +159,4 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
                       exposure=float(rng.uniform(0.8, 1.25)))
 
 
-__all__ = ["Appearance", "sample_appearance", "PART_NAMES", "MARKING_COLORS"]
+__all__ = ["Appearance", "sample_appearance", "PART_NAMES", "MARKING_COLORS", "LOOKS", "HELD_OUT_HUES"]

@@ -34,7 +34,7 @@ from xwing.geometry.crop import CropMap, crop_around
 from xwing.geometry.projection import project_points
 from xwing.model.keypoints import SEED_BOX, SEED_BOX_CORNERS
 from xwing.model.mesh import Mesh, xwing_mesh
-from xwing.render.appearance import sample_appearance
+from xwing.render.appearance import LOOKS, sample_appearance
 from xwing.render.effects import SensorParams, apply_sensor, jpeg_roundtrip
 from xwing.render.sampler import PoseSampler, PoseSamplerConfig
 
@@ -76,10 +76,14 @@ class GeneratorConfig(SavedConfig):
     noise_sigma: tuple[float, float] = (0.0, 6.0)
     jpeg_quality: tuple[int, int] = (60, 95)
     aa_samples: int = 4  # anti-aliasing samples per pixel (2x2 supersampling)
+    # the ship's paint: "ship" (near the X-wing's), "wide" or "held_out" (see render.appearance)
+    look: str = "ship"
 
     def __post_init__(self):
         if self.view not in VIEWS:
             raise ValueError(f"view must be one of {VIEWS}, got {self.view!r}")
+        if self.look not in LOOKS:
+            raise ValueError(f"look must be one of {LOOKS}, got {self.look!r}")
         if self.crop_size < 16:
             raise ValueError("crop_size must be >= 16")
         if not 0 < self.crop_fill[0] <= self.crop_fill[1]:
@@ -205,7 +209,7 @@ class SampleGenerator:
         cfg = self.config
         renderer, bank = self._resources()
         pose = self.pose_sampler.sample(rng)
-        appearance = sample_appearance(rng)
+        appearance = sample_appearance(rng, cfg.look)
         sensor = self._sensor(rng)
         T = pose.T_cam_obj
         if cfg.view == "full":

@@ -22,7 +22,7 @@ from xwing.errors import XwingError
 from xwing.geometry.camera import Camera, model_matrix_from_T_cam_obj
 from xwing.io.atomic import atomic_write_json
 from xwing.io.dataset import sample_complete, save_camera_info, write_sample
-from xwing.model.mesh import Mesh, load_mesh, mesh_summary, xwing_mesh
+from xwing.model.mesh import HELD_OUT_VARIANT, Mesh, load_mesh, mesh_summary, xwing_mesh
 from xwing.render import gl
 from xwing.render.generator import GENERATOR_VERSION, GeneratorConfig, SampleGenerator
 from xwing.render.gl import renderer_name
@@ -32,13 +32,17 @@ from xwing.version import __version__
 
 @dataclass(frozen=True)
 class MeshSource:
-    """How to rebuild the mesh in a worker process: None = the procedural X-wing."""
+    """How to rebuild the mesh in a worker process: None = the procedural X-wing (``held_out``:
+    its held-out variant, :data:`xwing.model.mesh.HELD_OUT_VARIANT`)."""
 
     path: str | None = None
     fit_seed_box: bool = False
+    held_out: bool = False
 
     def load(self) -> Mesh:
-        return xwing_mesh() if self.path is None else load_mesh(self.path, self.fit_seed_box)
+        if self.path is not None:
+            return load_mesh(self.path, self.fit_seed_box)
+        return xwing_mesh(HELD_OUT_VARIANT) if self.held_out else xwing_mesh()
 
 
 def process_start() -> float:
@@ -82,6 +86,9 @@ def check_resumable(out: Path, ident: dict) -> None:
         if not isinstance(old, dict) or "config" not in old:
             continue
         old_ident = {k: old.get(k) for k in ident}
+        if isinstance(old_ident["config"], dict):
+            # A field added since then had its default then (the look, say): read it as such.
+            old_ident["config"] = GeneratorConfig.from_dict(old_ident["config"]).to_dict()
         if json.loads(json.dumps(old_ident)) != json.loads(json.dumps(ident)):
             diff = [k for k in ident if json.dumps(old_ident.get(k), sort_keys=True) != json.dumps(ident[k],
                                                                                                  sort_keys=True)]
@@ -248,7 +255,8 @@ def render_dataset(out: str | Path, count: int, config: GeneratorConfig, camera:
         "xwing_version": __version__,
         "seed": config.seed,
         **ident,
-        "mesh_source": {"path": mesh_source.path, "fit_seed_box": mesh_source.fit_seed_box},
+        "mesh_source": {"path": mesh_source.path, "fit_seed_box": mesh_source.fit_seed_box,
+                        "held_out": mesh_source.held_out},
         "keypoints": gen.corners.tolist(),
         "shard": [i, n],
         "renderer": {"gl": sorted(renderers), "cpu_requested": bool(cpu)},
