@@ -41,7 +41,8 @@ def collect(model: str, dataset: str, limit: int | None) -> tuple[np.ndarray, np
         e = est.estimate(s.image)
         if not e.ok:
             continue
-        X.append(confidence_features(e.passes, e.T_cam_obj, e.p_top, est.corners_3d, ds.camera.K))
+        X.append(confidence_features(e.passes, e.T_cam_obj, e.p_top, est.corners_3d, ds.camera.K,
+                                     est.side.edge_on_weight if est.side is not None else 0.0))
         y.append(is_correct(make_record(e.T_cam_obj, s.T_cam_obj, ds.camera, est.corners_3d)))
     return np.array(X), np.array(y)
 

@@ -54,6 +54,8 @@ def test_logistic_fit_is_calibrated_on_data_it_can_explain(tmp_path):
 
 
 class _Side:
+    edge_on_weight = 0.0
+
     def p_top(self, image, T, K, dist=None):
         return 0.95
 

@@ -51,30 +51,26 @@ def test_top_facing_and_choose_roll():
     assert choose_roll(0.95, T_top, T_top) is None  # both show the same side: no evidence
 
 
-def _random_weights(rng, profile=False):
-    c = 6 if profile else 3
-    shapes = {"conv1.w": (16, c, 3, 3), "conv1.b": (16,), "conv2.w": (32, 16, 3, 3), "conv2.b": (32,),
+def _random_weights(rng):
+    shapes = {"conv1.w": (16, 3, 3, 3), "conv1.b": (16,), "conv2.w": (32, 16, 3, 3), "conv2.b": (32,),
               "conv3.w": (32, 32, 3, 3), "conv3.b": (32,), "fc.w": (1, 96), "fc.b": (1,)}
     w = {k: (rng.normal(size=s) * 0.3).astype(np.float32) for k, s in shapes.items()}
-    w.update({"format": np.array(SIDE_FORMAT_PROFILE if profile else SIDE_FORMAT),
-              "grid_x": np.array([-0.045, 0.045, 12.0]), "grid_y": np.array([-0.11, 0.12, 36.0])})
-    if profile:
-        w["grid_z"] = np.array(GRID_Z, float)
+    w.update({"format": np.array(SIDE_FORMAT), "grid_x": np.array([-0.045, 0.045, 12.0]),
+              "grid_y": np.array([-0.11, 0.12, 36.0])})
     return w
 
 
 @pytest.mark.parametrize("profile", [False, True], ids=["mid-plane", "mid-plane and profile"])
 def test_numpy_forward_equals_the_torch_network(tmp_path, profile):
     torch = pytest.importorskip("torch")
-    from xwing.learn.side_train import _torch_net
+    from xwing.learn.side_train import _torch_net, numpy_weights
 
     rng = np.random.default_rng(1)
-    w = _random_weights(rng, profile)
-    net = _torch_net(6 if profile else 3)
-    with torch.no_grad():
-        for name, idx in (("conv1", 0), ("conv2", 3), ("conv3", 6), ("fc", 10)):
-            net[idx].weight.copy_(torch.from_numpy(w[f"{name}.w"]))
-            net[idx].bias.copy_(torch.from_numpy(w[f"{name}.b"]))
+    torch.manual_seed(1)
+    net = _torch_net(profile)
+    w = {**_random_weights(rng), **numpy_weights(net)}
+    if profile:
+        w.update({"format": np.array(SIDE_FORMAT_PROFILE), "grid_z": np.array(GRID_Z, float)})
     path = tmp_path / "s.side.npz"
     np.savez(path, **w)
     clf = SideClassifier.load(path)
@@ -83,13 +79,22 @@ def test_numpy_forward_equals_the_torch_network(tmp_path, profile):
     from xwing.infer.side import normalise_patches
 
     with torch.no_grad():
-        ref = net(torch.from_numpy(normalise_patches(patches)))[:, 0].numpy()
-    assert np.allclose(clf.logits(patches), ref, atol=1e-4)
-    # The other roll's patch (columns reversed) is what p_top samples at T @ T_ROLL180.
+        ref = net(torch.from_numpy(normalise_patches(patches))).numpy()
+    assert np.allclose(clf._forward(patches), ref, atol=1e-4)
     image = rng.integers(0, 255, (256, 256, 3)).astype(np.uint8)
+    cam = seed_camera()
     T = _pose([0.3, 0.5, -0.2])
-    p = sample_patch(image, T, seed_camera().K, grid_z=clf.grid_z)
-    assert clf.p_top(image, T, seed_camera().K) == pytest.approx(1 / (1 + np.exp(-clf.logits(p[None])[0])))
+    if not profile:
+        assert np.allclose(clf.logits(patches), ref[:, 0], atol=1e-4)
+        return
+    # Format 2 answers for the roll it is given: the other roll (its patch mirrored, its facing
+    # negated) gets exactly the opposite logit, and both rolls give the same top/bottom answer.
+    facing = rng.uniform(-1, 1, 5)
+    np.testing.assert_allclose(clf.roll_logits(patches[:, :, ::-1], -facing), -clf.roll_logits(patches, facing),
+                               atol=1e-5)
+    assert clf.p_top(image, T, cam.K) == pytest.approx(clf.p_top(image, T @ T_ROLL180, cam.K), abs=0.02)
+    with pytest.raises(ValueError, match="facing"):
+        clf.logits(patches)
 
 
 def test_bad_side_files_are_one_line_errors(tmp_path):
@@ -108,6 +113,8 @@ def test_bad_side_files_are_one_line_errors(tmp_path):
 
 class TruthSide:
     """A side classifier that knows the answer (or its opposite): tests the plumbing."""
+
+    edge_on_weight = 0.0
 
     def __init__(self, T_true, liar=False):
         self.T_true, self.liar = T_true, liar

@@ -27,6 +27,8 @@ CORNERS = OracleDetector().points_3d
 class TruthSide:
     """A side cue that knows the true pose: p_top = sigmoid(6 cos) of the true pose's facing."""
 
+    edge_on_weight = 0.0
+
     def __init__(self):
         self.T_gt = None
 
@@ -75,6 +77,9 @@ def test_roll_llr_is_zero_edge_on_and_signed_by_the_side_shown():
     assert roll_llr(0.9, rolled(face)) == pytest.approx(-math.log(9))
     assert roll_llr(1.0, face) == pytest.approx(3.0)  # one frame's say is capped
     assert roll_llr(float("nan"), face) == 0.0
+    # A cue that reads the profile counts edge-on with its measured weight, and fully face-on.
+    assert abs(roll_llr(0.9, edge, edge_on_weight=0.4)) == pytest.approx(0.4 * math.log(9))
+    assert roll_llr(0.9, face, edge_on_weight=0.4) == pytest.approx(math.log(9))
 
 
 def test_roll_evidence_decides_and_turns():

@@ -68,10 +68,11 @@ def run(args) -> int:
         out = out.with_suffix(".json")
     for name in ("val", "held_out"):
         v = doc[name]
-        print(f"side classifier, {name.replace('_', '-')}: {v['n']} images, right {v['accuracy']:.3f} "
+        print(f"side classifier, {name.replace('_', '-')}: {v['n']} images, top/bottom right {v['accuracy']:.3f} "
               f"(face-on {v['face_on']['accuracy']:.3f}, oblique {v['oblique']['accuracy']:.3f}, "
               f"edge-on {v['edge_on']['accuracy']:.3f}); confident on {v['confident_share']:.2f}: "
-              f"{v['confident_accuracy']:.3f}")
+              f"{v['confident_accuracy']:.3f}; roll right {v['roll_accuracy']:.3f} (face-on "
+              f"{v['face_on']['roll_accuracy']:.3f}, edge-on {v['edge_on']['roll_accuracy']:.3f})")
     print(f"wrote {out}")
     if "numpy_vs_torch_max_abs_logit_diff" in doc:
         print(json.dumps({"numpy_vs_torch_max_abs_logit_diff": doc["numpy_vs_torch_max_abs_logit_diff"]}))

@@ -45,9 +45,10 @@ FEATURES = ("quality", "presence", "inlier_share", "mean_conf", "log_reproj_px",
 
 
 def confidence_features(passes: list, T_cam_obj: np.ndarray, p_top: float, corners_3d: np.ndarray,
-                        K: np.ndarray) -> np.ndarray:
+                        K: np.ndarray, edge_on_weight: float = 0.0) -> np.ndarray:
     """(F,) features of an estimate (:data:`FEATURES` order) from its passes (first to last),
-    its final pose and the side cue's ``p_top`` at that pose (NaN: no side cue)."""
+    its final pose and the side cue's ``p_top`` at that pose (NaN: no side cue; ``edge_on_weight``:
+    the cue's, see :func:`xwing.model.symmetry.roll_llr`)."""
     ok = [p for p in passes if p.ok]
     net = [p for p in ok if p.stage != "align"]
     src = net[-1] if net else ok[-1]
@@ -63,12 +64,12 @@ def confidence_features(passes: list, T_cam_obj: np.ndarray, p_top: float, corne
     reproj = src.reproj_err_px if math.isfinite(src.reproj_err_px) else 100.0
     return np.array([src.quality, src.presence, inl.sum() / n, float(np.mean(src.conf[inl])) if inl.any() else 0.0,
                      math.log(max(reproj, 1e-3)), float(align is not None), edge, math.log1p(shift),
-                     abs(roll_llr(p_top, T_cam_obj))])
+                     abs(roll_llr(p_top, T_cam_obj, edge_on_weight))])
 
 
-def roll_ambiguous(p_top: float, T_cam_obj: np.ndarray) -> bool:
+def roll_ambiguous(p_top: float, T_cam_obj: np.ndarray, edge_on_weight: float = 0.0) -> bool:
     """Whether the top/bottom evidence at the pose is weak (see the module doc)."""
-    return abs(roll_llr(p_top, T_cam_obj)) < ROLL_AMBIGUOUS_LLR
+    return abs(roll_llr(p_top, T_cam_obj, edge_on_weight)) < ROLL_AMBIGUOUS_LLR
 
 
 @dataclass(frozen=True)

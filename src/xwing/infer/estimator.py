@@ -357,17 +357,17 @@ class PoseEstimator:
             return PoseEstimate(False, np.eye(4), np.full((8, 2), np.nan), p.uv_px, p.conf, p.presence,
                                 p.inliers, math.inf, 0.0, passes[0].reason or p.reason, passes)
         corners = project_points(self.corners_3d, best.T_cam_obj, self.camera.K, self.camera.dist)
-        p_top = math.nan
+        p_top, edge_on_weight = math.nan, self.side.edge_on_weight if self.side is not None else 0.0
         if self.side is not None and image is not None:
             # At the final (aligned) pose the mid-plane patch is sampled where it belongs.
             p_top = self.side.p_top(image, best.T_cam_obj, self.camera.K, self.camera.dist)
         confidence = math.nan
         if self.confidence is not None:
             confidence = float(self.confidence(confidence_features(passes, best.T_cam_obj, p_top, self.corners_3d,
-                                                                   self.camera.K)))
+                                                                   self.camera.K, edge_on_weight)))
         return PoseEstimate(True, best.T_cam_obj, corners, best.uv_px, best.conf, best.presence, best.inliers,
                             best.reproj_err_px, best.quality, "", passes, confidence=confidence, p_top=p_top,
-                            roll_ambiguous=roll_ambiguous(p_top, best.T_cam_obj))
+                            roll_ambiguous=roll_ambiguous(p_top, best.T_cam_obj, edge_on_weight))
 
     # --- the whole thing ------------------------------------------------------------------
 

@@ -23,6 +23,15 @@ It is reliable where the camera sees the ship's top or belly and at chance
 edge-on, where both sides are barely visible; its measured figures are in
 ``docs/refinement.md`` and ``models/README.md``.
 
+A format-2 classifier (``xwing train-side --profile``) also samples the ship's side
+profile, the symmetry plane ``x = 0`` (``GRID_Y`` stations by ``GRID_Z`` heights), which
+is seen where the mid-plane is edge-on and shows the canopy and the droid above the
+fuselage. The profile cannot say which side faces the camera (the mirrored profile
+looks the same from the other side), but it can say on which side of the pose asked
+the canopy is: a format-2 classifier answers whether the pose it is given has the
+true roll (:meth:`SideClassifier.roll_logits`), and :meth:`SideClassifier.p_top` turns
+that into the same top/bottom probability as format 1.
+
 Numpy + OpenCV only (the light inference stack).
 """
 
@@ -34,6 +43,7 @@ import numpy as np
 
 from xwing.errors import XwingError
 from xwing.geometry.projection import project_points
+from xwing.model.symmetry import facing_cos
 
 #: The sampling grid on the model's mid-plane: (min, max, samples) along x and y (metres).
 GRID_X = (-0.045, 0.045, 12)
@@ -124,18 +134,31 @@ def _maxpool(x: np.ndarray, kh: int, kw: int) -> np.ndarray:
     return x.reshape(B, C, H // kh, kh, W // kw, kw).max(axis=(3, 5))
 
 
+def _run_trunk(x: np.ndarray, convs: list, fc: tuple) -> np.ndarray:
+    """(B, 3, NY, NX) normalised patches -> (B,) output of one trunk."""
+    for i, (w, b) in enumerate(convs):
+        x = _conv3x3_relu(x, w, b)
+        if i < 2:
+            x = _maxpool(x, 2, 2)
+    B, C, H, W = x.shape
+    x = x.reshape(B, C, 3, H // 3, W).max(axis=(3, 4))  # adaptive max-pool to (3, 1)
+    w, b = fc
+    return (x.reshape(B, -1) @ w.T + b)[:, 0]
+
+
 class SideClassifier:
     """The top/bottom classifier at inference (numpy): patch -> probability that the top
     faces the camera.
 
-    The network (trained in :mod:`xwing.learn.side_train`, same layout in torch): conv 3->16,
-    ReLU, max-pool 2; conv 16->32, ReLU, max-pool 2; conv 32->32, ReLU, max-pool to
-    (3, 1); linear 96 -> 1.
+    The network (trained in :mod:`xwing.learn.side_train`, same layout in torch), one trunk per
+    3-channel view: conv 3->16, ReLU, max-pool 2; conv 16->32, ReLU, max-pool 2; conv 32->32,
+    ReLU, max-pool to (3, 1); linear 96 -> 1. Format 1 has the mid-plane's trunk; format 2 also
+    the profile's (see :meth:`roll_logits`).
 
     Args:
-        weights: dict of arrays (``conv1.w`` (16, C, 3, 3), ``conv1.b``, ..., ``fc.w`` (1, 96),
-            ``fc.b``) and the grid (``grid_x``, ``grid_y``; ``grid_z`` for a profile classifier,
-            whose patches have C = 6 channels: mid-plane and profile).
+        weights: dict of arrays (``conv1.w`` (16, 3, 3, 3), ``conv1.b``, ..., ``fc.w`` (1, 96),
+            ``fc.b``; format 2 also ``profile.conv1.w``, ..., ``profile.fc.b``) and the grid
+            (``grid_x``, ``grid_y``; format 2 also ``grid_z``).
     """
 
     LAYERS = ("conv1", "conv2", "conv3")
@@ -143,14 +166,23 @@ class SideClassifier:
     def __init__(self, weights: dict, source: str = ""):
         self.source = source
         try:
-            self.convs = [(np.asarray(weights[f"{n}.w"], np.float32), np.asarray(weights[f"{n}.b"], np.float32))
-                          for n in self.LAYERS]
-            self.fc = (np.asarray(weights["fc.w"], np.float32), np.asarray(weights["fc.b"], np.float32))
             self.grid_x = tuple(float(v) for v in weights["grid_x"])
             self.grid_y = tuple(float(v) for v in weights["grid_y"])
             self.grid_z = tuple(float(v) for v in weights["grid_z"]) if "grid_z" in weights else None
+            self.trunks = [self._trunk(weights, "")] + ([self._trunk(weights, "profile.")] if self.grid_z else [])
+            #: How much the cue's answer counts edge-on against face-on
+            #: (:func:`xwing.model.symmetry.roll_llr`): measured at training, 0 for a format-1 cue.
+            self.edge_on_weight = float(weights.get("edge_on_weight", 0.0))
         except KeyError as e:
             raise XwingError(f"not a side classifier (missing {e.args[0]})", source or None) from None
+
+    @classmethod
+    def _trunk(cls, weights: dict, prefix: str) -> tuple[list, tuple]:
+        def layer(name):
+            return np.asarray(weights[f"{prefix}{name}.w"], np.float32), np.asarray(weights[f"{prefix}{name}.b"],
+                                                                                    np.float32)
+
+        return [layer(n) for n in cls.LAYERS], layer("fc")
 
     @classmethod
     def load(cls, path: str | Path) -> SideClassifier:
@@ -167,24 +199,48 @@ class SideClassifier:
                              f"{SIDE_FORMAT_PROFILE})", path)
         return cls(weights, str(path))
 
-    def logits(self, patches: np.ndarray) -> np.ndarray:
-        """(B, NY, NX, C) uint8 patches (:func:`sample_patch` with this classifier's grids) -> (B,)
-        logits (> 0: top faces the camera)."""
+    @property
+    def profile(self) -> bool:
+        """A format-2 classifier: mid-plane and profile patches, and the roll of the pose asked."""
+        return self.grid_z is not None
+
+    def _forward(self, patches: np.ndarray) -> np.ndarray:
+        """(B, NY, NX, 3 k) uint8 -> (B, k) raw outputs, one per view and trunk."""
         x = normalise_patches(patches)
-        for i, (w, b) in enumerate(self.convs):
-            x = _conv3x3_relu(x, w, b)
-            if i < 2:
-                x = _maxpool(x, 2, 2)
-        B, C, H, W = x.shape
-        x = x.reshape(B, C, 3, H // 3, W).max(axis=(3, 4))  # adaptive max-pool to (3, 1)
-        w, b = self.fc
-        return (x.reshape(B, -1) @ w.T + b)[:, 0]
+        return np.stack([_run_trunk(x[:, 3 * k:3 * k + 3], *trunk) for k, trunk in enumerate(self.trunks)], axis=1)
+
+    def logits(self, patches: np.ndarray, facing: np.ndarray | None = None) -> np.ndarray:
+        """(B, NY, NX, C) uint8 patches (:func:`sample_patch` with this classifier's grids) -> (B,)
+        logits that the top faces the camera.
+
+        A format-2 (profile) classifier answers for the pose the patches were sampled at, whose
+        :func:`~xwing.model.symmetry.facing_cos` is ``facing`` (B,): see :meth:`roll_logits`."""
+        if not self.profile:
+            return self._forward(patches)[:, 0]
+        if facing is None:
+            raise ValueError("a profile side classifier needs the facing of the poses its patches come from")
+        return np.where(np.asarray(facing) > 0, 1.0, -1.0) * self.roll_logits(patches, facing)
+
+    def roll_logits(self, patches: np.ndarray, facing: np.ndarray) -> np.ndarray:
+        """Format 2: (B,) logits that the pose each patch was sampled at has the true roll (rather
+        than the pose rolled 180 degrees), ``facing`` (B,) its :func:`~xwing.model.symmetry.facing_cos`.
+
+        Two outputs per patch: ``g``, whether the mid-plane shows the top (the same for both
+        rolls: the mirrored patch shows the same surface), and ``h``, whether the profile shows
+        the canopy on the pose's +z side (opposite for the two rolls). Built so from the outputs
+        for the patch and its mirror (the other roll's patch), so that the other roll gets
+        exactly the opposite logit: ``sign(facing) g + h``."""
+        out, mirrored = self._forward(patches), self._forward(patches[:, :, ::-1])
+        g = 0.5 * (out[:, 0] + mirrored[:, 0])
+        h = 0.5 * (out[:, 1] - mirrored[:, 1])
+        return np.where(np.asarray(facing) > 0, 1.0, -1.0) * g + h
 
     def p_top(self, image_rgb: np.ndarray, T_cam_obj: np.ndarray, K: np.ndarray,
               dist: np.ndarray | None = None) -> float:
         """Probability that the top faces the camera, sampling at ``T_cam_obj`` (either roll)."""
         patch = sample_patch(image_rgb, T_cam_obj, K, dist, self.grid_x, self.grid_y, self.grid_z)
-        return float(1.0 / (1.0 + np.exp(-self.logits(patch[None])[0])))
+        facing = np.array([facing_cos(T_cam_obj)]) if self.profile else None
+        return float(1.0 / (1.0 + np.exp(-self.logits(patch[None], facing)[0])))
 
 
 def side_file_for(model_path: str | Path) -> Path:

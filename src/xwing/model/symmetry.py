@@ -87,13 +87,15 @@ EDGE_COS, FACE_COS = 0.2, 0.5
 MAX_FRAME_LLR = 3.0
 
 
-def roll_llr(p_top: float, T_cam_obj: np.ndarray) -> float:
+def roll_llr(p_top: float, T_cam_obj: np.ndarray, edge_on_weight: float = 0.0) -> float:
     """Log-odds that ``T_cam_obj`` (rather than ``rolled(T_cam_obj)``) is the true roll, from
     the side cue's ``p_top`` (probability that the top faces the camera) at that pose.
 
     The cue's logit, signed by the side the pose shows, clipped to :data:`MAX_FRAME_LLR`
-    and weighted from 0 edge-on to 1 face-on (:func:`facing_cos`), because edge-on the
-    cue is barely better than a coin while its raw output can still be confident. 0 where
+    and weighted from ``edge_on_weight`` edge-on to 1 face-on (:func:`facing_cos`): edge-on
+    a cue that reads the mid-plane alone is barely better than a coin while its raw output
+    can still be confident (weight 0); one that also reads the profile is worth more there
+    (its measured weight: :attr:`xwing.infer.side.SideClassifier.edge_on_weight`). 0 where
     ``p_top`` is NaN (not asked). Additive over frames: a track sums it.
     """
     if not np.isfinite(p_top):
@@ -101,7 +103,8 @@ def roll_llr(p_top: float, T_cam_obj: np.ndarray) -> float:
     p = min(max(float(p_top), 1e-6), 1.0 - 1e-6)
     llr = float(np.clip(np.log(p / (1.0 - p)), -MAX_FRAME_LLR, MAX_FRAME_LLR))
     c = facing_cos(T_cam_obj)
-    weight = float(np.clip((abs(c) - EDGE_COS) / (FACE_COS - EDGE_COS), 0.0, 1.0))
+    ramp = float(np.clip((abs(c) - EDGE_COS) / (FACE_COS - EDGE_COS), 0.0, 1.0))
+    weight = edge_on_weight + (1.0 - edge_on_weight) * ramp
     return weight * (llr if c > 0 else -llr)
 
 

@@ -373,7 +373,8 @@ class Tracker:
             self._seg_last = (T_out, index)
         confidence = math.nan
         if est.confidence is not None:
-            confidence = float(est.confidence(confidence_features(passes, T_meas, p_top, est.corners_3d, cam.K)))
+            confidence = float(est.confidence(confidence_features(passes, T_meas, p_top, est.corners_3d, cam.K,
+                                                                  est.side.edge_on_weight if est.side else 0.0)))
         return FrameResult(index, time_s, status, T_out, T_meas, corners, corner_conf, meas.reproj_err_px,
                            meas.quality, passes, meas.uv_px, turned, p_top=p_top, roll_llr=llr, segment=seg,
                            parity=self.roll.parity, roll_decided=seg >= 0 and self.roll.decided,
@@ -429,9 +430,9 @@ class Tracker:
         if side is None or self.config.per_frame:
             return math.nan, 0.0
         if math.isfinite(known_p_top):
-            return known_p_top, roll_llr(known_p_top, T_meas)
+            return known_p_top, roll_llr(known_p_top, T_meas, side.edge_on_weight)
         t0 = time.perf_counter()
         cam = self.estimator.camera
         p = float(side.p_top(frame, T_meas, cam.K, cam.dist))
         self._side_ms += (time.perf_counter() - t0) * 1e3
-        return p, roll_llr(p, T_meas)
+        return p, roll_llr(p, T_meas, side.edge_on_weight)
