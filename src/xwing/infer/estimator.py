@@ -49,17 +49,28 @@ from xwing.geometry.camera import Camera, seed_camera
 from xwing.geometry.crop import CropMap, crop_around, crop_for_points, letterbox
 from xwing.geometry.pnp import angle_between_deg, planar_alternatives, reprojection_errors, solve_pnp
 from xwing.geometry.projection import project_points
-from xwing.infer.confidence import ConfidenceModel, confidence_features, confidence_file_for, roll_ambiguous
+from xwing.infer.confidence import (
+    ROLL_AMBIGUOUS_LLR,
+    ConfidenceModel,
+    confidence_features,
+    confidence_file_for,
+    roll_ambiguous,
+)
 from xwing.infer.refine import REFINE_MODES
+from xwing.infer.refine.align import TRACKING, AlignRefiner, align
 from xwing.infer.result import PassResult, PoseEstimate
 from xwing.infer.side import SideClassifier, side_file_for
 from xwing.model.object import ObjectModel
-from xwing.model.symmetry import pick_roll
+from xwing.model.symmetry import pick_roll, roll_llr, rolled
 
 #: a pose this far (degrees) from the prior makes the pipeline try the roll-relabelled keypoints
 ROLL_CHECK_DEG = 60.0
 #: the side classifier decides the roll where its probability is at least this far from 0.5
 SIDE_MIN_MARGIN = 0.15
+#: An aligned pose is turned over (and aligned again) where the side cue at it gives the other
+#: roll evidence that is not ambiguous (:data:`xwing.infer.confidence.ROLL_AMBIGUOUS_LLR`): its
+#: roll was chosen at a rougher pose.
+ROLL_REJUDGE_LLR = ROLL_AMBIGUOUS_LLR
 #: with a prior, a pose this far (degrees) from it makes the pipeline try the flat ship's other PnP minimum
 TILT_CHECK_DEG = 10.0
 
@@ -405,7 +416,23 @@ class PoseEstimator:
             done = refiner.refine(self, image, current)
             passes += done
             current = next((q for q in reversed(done) if q.ok), current)
+        if self.side is not None and current.ok and current.stage == "align":
+            passes += self._rejudge_roll(image, current)
         return self.finish(passes, image)
+
+    def _rejudge_roll(self, image: np.ndarray, current: PassResult) -> list[PassResult]:
+        """The aligned pose turned over and aligned again ([] or a rejected pass where it stays):
+        where the side cue, asked at the aligned pose, gives the other roll at least
+        :data:`ROLL_REJUDGE_LLR`. The roll was chosen from the keypoints' rougher pose; the
+        aligned one samples the cue's patches where they belong. The silhouette cannot tell the
+        rolls apart, so the other roll's alignment is accepted on the same gates."""
+        t0 = time.perf_counter()
+        cam, obj = self.camera, self.object_model
+        p = self.side.p_top(image, current.T_cam_obj, cam.K, cam.dist)
+        if not roll_llr(p, current.T_cam_obj, self.side.edge_on_weight) <= -ROLL_REJUDGE_LLR:
+            return []
+        res = align(image, cam.K, obj.vertices, obj.faces, rolled(current.T_cam_obj), TRACKING, dist=cam.dist)
+        return [AlignRefiner._pass(current, res, t0)]
 
 
 DEFAULT_CROP_FILL = 0.5625
