@@ -59,7 +59,8 @@ if [[ "${SIDE_COUNT:-48000}" != 0 ]]; then
   # The top/bottom classifier (xwing/side.py): rendering is its whole cost; it lands next to
   # the exported model, where the pipeline finds it.
   echo "== train-side (${SIDE_COUNT:-48000} images)"
-  $PY -m xwing train-side --count "${SIDE_COUNT:-48000}" --out "$RUN/xwing.side.npz"
+  $PY -m xwing train-side --count "${SIDE_COUNT:-48000}" --look wide --variants 32 --profile \
+    --out "$RUN/xwing.side.npz"
 fi
 
 echo "== quick eval"
