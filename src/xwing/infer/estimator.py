@@ -359,19 +359,33 @@ class PoseEstimator:
         return PassResult(stage, crop, ok, sol.T_cam_obj, uv, conf, presence, sol.inliers, sol.reproj_err_px,
                           rms_in, quality, reason)
 
+    @property
+    def edge_on_weight(self) -> float:
+        """The side cue's edge-on weight (:func:`xwing.model.symmetry.roll_llr`); 0 without one."""
+        return self.side.edge_on_weight if self.side is not None else 0.0
+
     def finish(self, passes: list[PassResult], image: np.ndarray | None = None) -> PoseEstimate:
         """The estimate from the last accepted pass (or a failure from the first), with its
-        confidence and roll evidence (the side cue at the final pose, where ``image`` is given)."""
+        confidence and roll evidence (the side cue at the final pose, where ``image`` is given).
+
+        An aligned pose is turned over and aligned again (a pass appended to ``passes``) where
+        the side cue, asked at it, gives the other roll at least :data:`ROLL_REJUDGE_LLR`: the
+        roll was chosen from the keypoints' rougher pose, and the aligned one samples the cue's
+        patches where they belong."""
         best = next((p for p in reversed(passes) if p.ok), None)
         if best is None:
             p = passes[-1]
             return PoseEstimate(False, np.eye(4), np.full((8, 2), np.nan), p.uv_px, p.conf, p.presence,
                                 p.inliers, math.inf, 0.0, passes[0].reason or p.reason, passes)
-        corners = project_points(self.corners_3d, best.T_cam_obj, self.camera.K, self.camera.dist)
-        p_top, edge_on_weight = math.nan, self.side.edge_on_weight if self.side is not None else 0.0
+        p_top, edge_on_weight = math.nan, self.edge_on_weight
         if self.side is not None and image is not None:
-            # At the final (aligned) pose the mid-plane patch is sampled where it belongs.
             p_top = self.side.p_top(image, best.T_cam_obj, self.camera.K, self.camera.dist)
+            if best.stage == "align" and roll_llr(p_top, best.T_cam_obj, edge_on_weight) <= -ROLL_REJUDGE_LLR:
+                passes.append(self._turned_over(image, best))
+                if passes[-1].ok:
+                    best = passes[-1]
+                    p_top = self.side.p_top(image, best.T_cam_obj, self.camera.K, self.camera.dist)
+        corners = project_points(self.corners_3d, best.T_cam_obj, self.camera.K, self.camera.dist)
         confidence = math.nan
         if self.confidence is not None:
             confidence = float(self.confidence(confidence_features(passes, best.T_cam_obj, p_top, self.corners_3d,
@@ -416,23 +430,15 @@ class PoseEstimator:
             done = refiner.refine(self, image, current)
             passes += done
             current = next((q for q in reversed(done) if q.ok), current)
-        if self.side is not None and current.ok and current.stage == "align":
-            passes += self._rejudge_roll(image, current)
         return self.finish(passes, image)
 
-    def _rejudge_roll(self, image: np.ndarray, current: PassResult) -> list[PassResult]:
-        """The aligned pose turned over and aligned again ([] or a rejected pass where it stays):
-        where the side cue, asked at the aligned pose, gives the other roll at least
-        :data:`ROLL_REJUDGE_LLR`. The roll was chosen from the keypoints' rougher pose; the
-        aligned one samples the cue's patches where they belong. The silhouette cannot tell the
-        rolls apart, so the other roll's alignment is accepted on the same gates."""
+    def _turned_over(self, image: np.ndarray, aligned: PassResult) -> PassResult:
+        """The ``aligned`` pass's pose rolled 180 degrees and aligned again (see :meth:`finish`).
+        The silhouette cannot tell the rolls apart, so the same gates accept it."""
         t0 = time.perf_counter()
         cam, obj = self.camera, self.object_model
-        p = self.side.p_top(image, current.T_cam_obj, cam.K, cam.dist)
-        if not roll_llr(p, current.T_cam_obj, self.side.edge_on_weight) <= -ROLL_REJUDGE_LLR:
-            return []
-        res = align(image, cam.K, obj.vertices, obj.faces, rolled(current.T_cam_obj), TRACKING, dist=cam.dist)
-        return [AlignRefiner._pass(current, res, t0)]
+        res = align(image, cam.K, obj.vertices, obj.faces, rolled(aligned.T_cam_obj), TRACKING, dist=cam.dist)
+        return AlignRefiner._pass(aligned, res, t0)
 
 
 DEFAULT_CROP_FILL = 0.5625

@@ -374,7 +374,7 @@ class Tracker:
         confidence = math.nan
         if est.confidence is not None:
             confidence = float(est.confidence(confidence_features(passes, T_meas, p_top, est.corners_3d, cam.K,
-                                                                  est.side.edge_on_weight if est.side else 0.0)))
+                                                                  est.edge_on_weight)))
         return FrameResult(index, time_s, status, T_out, T_meas, corners, corner_conf, meas.reproj_err_px,
                            meas.quality, passes, meas.uv_px, turned, p_top=p_top, roll_llr=llr, segment=seg,
                            parity=self.roll.parity, roll_decided=seg >= 0 and self.roll.decided,

@@ -54,6 +54,7 @@ import numpy as np
 from xwing.config import SavedConfig
 from xwing.geometry.camera import Camera
 from xwing.geometry.crop import CropMap, crop_around, crop_for_points
+from xwing.geometry.metrics import keypoint_errors_px
 from xwing.geometry.pnp import planar_alternatives
 from xwing.geometry.pose import se3_exp, transform_points
 from xwing.geometry.projection import project_points, projection_jacobian
@@ -293,11 +294,6 @@ BACKENDS = {
 }
 
 
-def _mean_px(uv_a: np.ndarray, uv_b: np.ndarray) -> float:
-    """Mean distance between corresponding points ``uv_a``, ``uv_b`` (N, 2)."""
-    return float(np.sqrt(((uv_a - uv_b) ** 2).sum(axis=1)).mean())
-
-
 def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
     import cv2
 
@@ -478,7 +474,7 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
             level_colour, uv_colour = None, uv
             for _ in range(n_iter):
                 if (level_colour is not None
-                        and _mean_px(uv, uv_colour) / crop.scale > config.colour_refresh_px):
+                        and keypoint_errors_px(uv, uv_colour).mean() / crop.scale > config.colour_refresh_px):
                     level_colour = None
                 r, Ms, As, conf, band, colour = evaluate(T, sigma, I, valid, Kc, coarse, level_colour)
                 if level_colour is None and config.colour_refresh_px > 0 and not coarse:
@@ -502,7 +498,7 @@ def align(image_rgb: np.ndarray, K: np.ndarray, vertices: np.ndarray, faces: np.
                     step = -np.linalg.solve(Hm + lam * np.diag(np.diag(Hm) + 1e-9), g)
                     T_next = se3_exp(step) @ T
                     uv_next = project_points(corners, T_next, Kc)
-                    moved = _mean_px(uv_next, uv) / crop.scale  # image pixels
+                    moved = keypoint_errors_px(uv_next, uv).mean() / crop.scale  # image pixels
                     T, uv = T_next, uv_next
                     steps += 1
                 if moved < config.min_step_px:
