@@ -134,6 +134,18 @@ def _maxpool(x: np.ndarray, kh: int, kw: int) -> np.ndarray:
     return x.reshape(B, C, H // kh, kh, W // kw, kw).max(axis=(3, 5))
 
 
+def _facing_sign(facing: np.ndarray) -> np.ndarray:
+    """(B,) +1 where a pose shows the camera its top (``facing`` > 0), else -1."""
+    return np.where(np.asarray(facing) > 0, 1.0, -1.0)
+
+
+def top_logits(roll_logits: np.ndarray, facing: np.ndarray) -> np.ndarray:
+    """Format 2's answer as format 1's: (B,) logits that the top faces the camera, from (B,)
+    logits that the poses asked (whose :func:`~xwing.model.symmetry.facing_cos` is ``facing``)
+    have the true roll: the top faces the camera where the right pose shows it."""
+    return _facing_sign(facing) * roll_logits
+
+
 def _run_trunk(x: np.ndarray, convs: list, fc: tuple) -> np.ndarray:
     """(B, 3, NY, NX) normalised patches -> (B,) output of one trunk."""
     for i, (w, b) in enumerate(convs):
@@ -219,7 +231,7 @@ class SideClassifier:
             return self._forward(patches)[:, 0]
         if facing is None:
             raise ValueError("a profile side classifier needs the facing of the poses its patches come from")
-        return np.where(np.asarray(facing) > 0, 1.0, -1.0) * self.roll_logits(patches, facing)
+        return top_logits(self.roll_logits(patches, facing), facing)
 
     def roll_logits(self, patches: np.ndarray, facing: np.ndarray) -> np.ndarray:
         """Format 2: (B,) logits that the pose each patch was sampled at has the true roll (rather
@@ -233,7 +245,7 @@ class SideClassifier:
         out, mirrored = self._forward(patches), self._forward(patches[:, :, ::-1])
         g = 0.5 * (out[:, 0] + mirrored[:, 0])
         h = 0.5 * (out[:, 1] - mirrored[:, 1])
-        return np.where(np.asarray(facing) > 0, 1.0, -1.0) * g + h
+        return _facing_sign(facing) * g + h
 
     def p_top(self, image_rgb: np.ndarray, T_cam_obj: np.ndarray, K: np.ndarray,
               dist: np.ndarray | None = None) -> float:

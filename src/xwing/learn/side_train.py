@@ -42,6 +42,7 @@ from xwing.infer.side import (
     SideClassifier,
     normalise_patches,
     sample_patch,
+    top_logits,
 )
 from xwing.io.atomic import atomic_write_bytes, atomic_write_json
 from xwing.model.keypoints import SEED_BOX_CORNERS
@@ -154,7 +155,7 @@ def render_patches(count: int, seed: int, max_error_px: float, progress: bool = 
         T = s.T_cam_obj
         if max_error_px > 0:
             T, _ = perturb_to_error(T, cam.K, SEED_BOX_CORNERS, float(rng.uniform(0.0, max_error_px)), rng)
-        rolled = bool(rng.random() < 0.5) and roll
+        rolled = bool(rng.random() < 0.5) and roll  # drawn either way: the stream is the same
         if rolled:
             T = T @ T_ROLL180
         rows.append((sample_patch(s.image, T, cam.K, grid_z=grid_z), float(top_faces_camera(s.T_cam_obj)),
@@ -162,6 +163,15 @@ def render_patches(count: int, seed: int, max_error_px: float, progress: bool = 
     x, top, cos_true, facing, rolled = zip(*rows)
     return Patches(np.stack(x), np.asarray(top, np.float32), np.asarray(cos_true), np.asarray(facing),
                    np.asarray(rolled, bool))
+
+
+def _check_sets(cfg: SideTrainConfig, grid_z, progress: bool) -> tuple[Patches, Patches]:
+    """The patches every cue is measured on: validation renders of our ship (``seed + 1``) and the
+    held-out ship (``seed + 2``, its paint, the pose 0-2 px off)."""
+    val = render_patches(cfg.val_count, cfg.seed + 1, cfg.max_error_px, progress, grid_z=grid_z)
+    held_out = render_patches(cfg.held_out_count, cfg.seed + 2, HELD_OUT_MAX_ERROR_PX, progress, "held_out",
+                              held_out=True, grid_z=grid_z)
+    return val, held_out
 
 
 def accuracy_table(top_logits: np.ndarray, patches: Patches, roll_logits: np.ndarray | None = None) -> dict:
@@ -188,7 +198,7 @@ def measure(clf: SideClassifier, patches: Patches) -> dict:
     """:func:`accuracy_table` of a trained classifier (numpy, as at inference)."""
     if clf.profile:
         roll = clf.roll_logits(patches.x, patches.facing)
-        return accuracy_table(np.where(patches.facing > 0, 1.0, -1.0) * roll, patches, roll)
+        return accuracy_table(top_logits(roll, patches.facing), patches, roll)
     return accuracy_table(clf.logits(patches.x), patches)
 
 
@@ -251,9 +261,7 @@ def train_side(cfg: SideTrainConfig, out: Path, progress: bool = True) -> dict:
     # (mirrored) in the batch, with the label.
     train = render_patches(cfg.count, cfg.seed, cfg.max_error_px, progress, cfg.look, cfg.variants, grid_z=grid_z,
                            roll=not cfg.profile)
-    val = render_patches(cfg.val_count, cfg.seed + 1, cfg.max_error_px, progress, grid_z=grid_z)
-    held_out = render_patches(cfg.held_out_count, cfg.seed + 2, HELD_OUT_MAX_ERROR_PX, progress, "held_out",
-                              held_out=True, grid_z=grid_z)
+    val, held_out = _check_sets(cfg, grid_z, progress)
     t_render = time.time() - t0
     A = torch.from_numpy(normalise_patches(train.x))
     top, facing = torch.from_numpy(train.top), torch.from_numpy(train.facing.astype(np.float32))
@@ -302,7 +310,5 @@ def evaluate_side(model: Path, cfg: SideTrainConfig, progress: bool = True) -> d
     held-out ship (``seed + 2``), measured as :func:`train_side` measures (numpy, no torch)."""
     use_cpu_renderer()
     clf = SideClassifier.load(model)
-    val = render_patches(cfg.val_count, cfg.seed + 1, cfg.max_error_px, progress, grid_z=clf.grid_z)
-    held_out = render_patches(cfg.held_out_count, cfg.seed + 2, HELD_OUT_MAX_ERROR_PX, progress, "held_out",
-                              held_out=True, grid_z=clf.grid_z)
+    val, held_out = _check_sets(cfg, clf.grid_z, progress)
     return {"model": str(model), "config": cfg.to_dict(), "val": measure(clf, val), "held_out": measure(clf, held_out)}
